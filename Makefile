@@ -1,0 +1,44 @@
+# Two commands on a fresh machine:  make run  (API on the shipped model)  and  make test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+
+.PHONY: run test lint data train evaluate bench batch clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.serve: requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.serve requirements-dev.txt requirements-train.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt -r requirements-train.txt
+	touch $@
+
+run: $(VENV)/.serve  ## serve the API with gunicorn on the shipped model (port $(PORT))
+	PORT=$(PORT) $(BIN)/gunicorn -c api/gunicorn.conf.py api.wsgi:app
+
+test: $(VENV)/.dev  ## the whole test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src api monitoring tests bench
+
+data: $(VENV)/.dev  ## verify the dataset and write data/splits/
+	$(BIN)/python -m fashion_classifier.data
+
+train: $(VENV)/.dev  ## full training run (about an hour on 2 cores), then evaluation
+	$(BIN)/python -m fashion_classifier.training.train
+
+evaluate: $(VENV)/.dev
+	$(BIN)/python -m fashion_classifier.training.evaluate
+
+batch: $(VENV)/.serve  ## one nightly batch run now
+	$(BIN)/python src/batch_processor.py
+
+clean-venv:
+	rm -rf $(VENV)

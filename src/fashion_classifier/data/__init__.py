@@ -1,0 +1,1 @@
+"""Dataset reading, verification and splitting."""

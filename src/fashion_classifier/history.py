@@ -1,0 +1,203 @@
+"""The execution-history database (``logs/execution_history.db``), shared by API and batch.
+
+Tables of the reference design (``batch_runs``, ``api_calls``, ``alerts``) with
+a few added columns, versioned: ``MIGRATIONS[i]`` brings a file from version
+``i`` to ``i + 1``, so an old database is upgraded in place when opened.
+WAL mode and a busy timeout let API workers and the batch write side by side.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+BUSY_TIMEOUT_MS = 10_000
+
+MIGRATIONS: list[str] = [
+    # 0 -> 1: the reference design's schema
+    """
+    CREATE TABLE IF NOT EXISTS batch_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        timestamp TEXT NOT NULL,
+        total_images INTEGER NOT NULL,
+        successful INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        success_rate REAL NOT NULL,
+        duration_seconds REAL,
+        status TEXT NOT NULL,
+        error_message TEXT
+    );
+    CREATE TABLE IF NOT EXISTS api_calls (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        timestamp TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        status_code INTEGER NOT NULL,
+        response_time REAL NOT NULL,
+        success BOOLEAN NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        timestamp TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        message TEXT NOT NULL,
+        resolved BOOLEAN DEFAULT 0,
+        resolved_at TEXT,
+        resolved_by TEXT
+    );
+    CREATE INDEX IF NOT EXISTS idx_batch_timestamp ON batch_runs(timestamp);
+    CREATE INDEX IF NOT EXISTS idx_api_timestamp ON api_calls(timestamp);
+    CREATE INDEX IF NOT EXISTS idx_alerts_severity ON alerts(severity);
+    CREATE INDEX IF NOT EXISTS idx_alerts_resolved ON alerts(resolved);
+    """,
+    # 1 -> 2: what the API's /stats and the batch's run records need beyond the spec
+    """
+    ALTER TABLE api_calls ADD COLUMN request_id TEXT;
+    ALTER TABLE api_calls ADD COLUMN method TEXT;
+    ALTER TABLE api_calls ADD COLUMN category TEXT;
+    ALTER TABLE api_calls ADD COLUMN images INTEGER DEFAULT 0;
+    ALTER TABLE api_calls ADD COLUMN error TEXT;
+    ALTER TABLE batch_runs ADD COLUMN run_id TEXT;
+    ALTER TABLE batch_runs ADD COLUMN classifier_path TEXT;
+    ALTER TABLE batch_runs ADD COLUMN images_per_second REAL;
+    ALTER TABLE batch_runs ADD COLUMN low_confidence INTEGER;
+    ALTER TABLE batch_runs ADD COLUMN summary_json TEXT;
+    ALTER TABLE alerts ADD COLUMN source TEXT;
+    ALTER TABLE alerts ADD COLUMN delivery TEXT;
+    CREATE INDEX IF NOT EXISTS idx_batch_run_id ON batch_runs(run_id);
+    CREATE INDEX IF NOT EXISTS idx_api_endpoint ON api_calls(endpoint);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def now_iso() -> str:
+    """Local wall-clock time, ISO 8601 to the second (what the spec's examples show)."""
+    return datetime.now().isoformat(timespec="seconds")
+
+
+def utc_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating and migrating as needed) the history database."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
+                           isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    migrate(conn)
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the missing migrations, each in its own transaction; returns the version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    while version < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current == version:  # another process may have migrated meanwhile
+                for statement in _statements(MIGRATIONS[version]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    return version
+
+
+def _statements(script: str) -> Iterator[str]:
+    for statement in script.split(";"):
+        if statement.strip():
+            yield statement
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class HistoryDB:
+    """Thin, thread-safe access object over one database file."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._conn = connect(self.path)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def execute(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+
+    # --- api_calls -------------------------------------------------------
+    API_COLUMNS = ("timestamp", "endpoint", "status_code", "response_time", "success",
+                   "request_id", "method", "category", "images", "error")
+
+    def record_api_calls(self, rows: Iterable[dict]) -> int:
+        """Insert many api_calls rows in one transaction (rows: dicts of API_COLUMNS)."""
+        values = [tuple(row.get(c) for c in self.API_COLUMNS) for row in rows]
+        if not values:
+            return 0
+        placeholders = ", ".join("?" for _ in self.API_COLUMNS)
+        with self._lock, transaction(self._conn):
+            self._conn.executemany(
+                f"INSERT INTO api_calls ({', '.join(self.API_COLUMNS)}) VALUES ({placeholders})", values)
+        return len(values)
+
+    # --- batch_runs ------------------------------------------------------
+    BATCH_COLUMNS = ("timestamp", "total_images", "successful", "failed", "success_rate",
+                     "duration_seconds", "status", "error_message", "run_id", "classifier_path",
+                     "images_per_second", "low_confidence", "summary_json")
+
+    def log_batch_run(self, run: dict) -> int:
+        """Insert one batch_runs row (the spec's ``ExecutionHistoryDB.log_batch_run``)."""
+        columns = [c for c in self.BATCH_COLUMNS if c in run]
+        with self._lock, transaction(self._conn):
+            cursor = self._conn.execute(
+                f"INSERT INTO batch_runs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+                [run[c] for c in columns])
+        return int(cursor.lastrowid)
+
+    def get_recent_batch_runs(self, days: float = 7) -> list[dict]:
+        since = (datetime.now() - timedelta(days=days)).isoformat(timespec="seconds")
+        rows = self.execute("SELECT * FROM batch_runs WHERE timestamp >= ? ORDER BY timestamp DESC",
+                            (since,))
+        return [dict(r) for r in rows]
+
+    # --- alerts ----------------------------------------------------------
+    def record_alert(self, severity: str, subject: str, message: str, source: str = "",
+                     delivery: str = "", timestamp: str | None = None) -> int:
+        with self._lock, transaction(self._conn):
+            cursor = self._conn.execute(
+                "INSERT INTO alerts (timestamp, severity, subject, message, resolved, source, delivery)"
+                " VALUES (?, ?, ?, ?, 0, ?, ?)",
+                (timestamp or now_iso(), severity, subject, message, source, delivery))
+        return int(cursor.lastrowid)
+
+    def update_alert_delivery(self, alert_id: int, delivery: str) -> None:
+        with self._lock, transaction(self._conn):
+            self._conn.execute("UPDATE alerts SET delivery = ? WHERE id = ?", (delivery, alert_id))
+
+    def recent_alerts(self, limit: int = 20) -> list[dict]:
+        return [dict(r) for r in self.execute("SELECT * FROM alerts ORDER BY id DESC LIMIT ?", (limit,))]

@@ -1,0 +1,203 @@
+"""The one Predictor that the API and the batch share.
+
+It loads the LiteRT (``.tflite``) model by default, without TensorFlow; the
+Keras model is an optional backend (``backend="keras"``) for parity checks.
+Loaded once, warmed up, thread-safe, batch-capable. Images go through
+``imaging`` exactly as in training.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..imaging import DEFAULT_MAX_PIXELS, ImageError, decode_image, to_model_input
+from ..labels import CATEGORIES
+from .tiers import TierPolicy
+
+BATCH_BUCKET = 16  # the batch interpreter's fixed size; smaller remainders run one by one
+
+
+@dataclass(frozen=True)
+class Prediction:
+    category: str
+    confidence: float
+    probabilities: dict[str, float]
+    top3: list[tuple[str, float]]
+    tier: str
+    model_version: str
+
+    def to_dict(self) -> dict:
+        return {
+            "category": self.category,
+            "confidence": round(self.confidence, 6),
+            "all_predictions": {k: round(v, 6) for k, v in self.probabilities.items()},
+            "top3": [{"category": c, "confidence": round(p, 6)} for c, p in self.top3],
+            "tier": self.tier,
+            "model_version": self.model_version,
+        }
+
+
+@dataclass
+class ModelInfo:
+    """What the model card says about the artifacts (read without TensorFlow)."""
+
+    version: str = "unknown"
+    input_size: tuple[int, int] = (224, 224)
+    labels: tuple[str, ...] = CATEGORIES
+    card: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, labels_path: Path, card_path: Path) -> "ModelInfo":
+        labels = tuple(json.loads(Path(labels_path).read_text())) if Path(labels_path).is_file() else CATEGORIES
+        card = json.loads(Path(card_path).read_text()) if Path(card_path).is_file() else {}
+        size = tuple(card.get("input_size", {}).get("hw", (224, 224)))
+        return cls(card.get("version", "unknown"), (int(size[0]), int(size[1])), labels, card)
+
+
+class _LiteRTBackend:
+    def __init__(self, model_path: Path, threads: int):
+        from ai_edge_litert.interpreter import Interpreter
+
+        content = Path(model_path).read_bytes()
+        self._single = self._make(Interpreter, content, threads, 1)
+        self._batch = self._make(Interpreter, content, threads, BATCH_BUCKET)
+        self._single_lock = threading.Lock()
+        self._batch_lock = threading.Lock()
+        shape = self._single[0].get_input_details()[0]["shape"]
+        self.input_size = (int(shape[1]), int(shape[2]))
+
+    @staticmethod
+    def _make(interpreter_cls, content, threads, batch):
+        interpreter = interpreter_cls(model_content=content, num_threads=threads or None)
+        input_index = interpreter.get_input_details()[0]["index"]
+        if batch != 1:
+            shape = list(interpreter.get_input_details()[0]["shape"])
+            interpreter.resize_tensor_input(input_index, [batch] + shape[1:])
+        interpreter.allocate_tensors()
+        return interpreter, input_index, interpreter.get_output_details()[0]["index"]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float32, copy=False)
+        out = np.empty((len(x), len(CATEGORIES)), dtype=np.float32)
+        whole = len(x) - len(x) % BATCH_BUCKET
+        for start in range(0, whole, BATCH_BUCKET):
+            out[start:start + BATCH_BUCKET] = self._run(self._batch, self._batch_lock,
+                                                        x[start:start + BATCH_BUCKET])
+        for i in range(whole, len(x)):
+            out[i] = self._run(self._single, self._single_lock, x[i:i + 1])[0]
+        return out
+
+    @staticmethod
+    def _run(entry, lock, x):
+        interpreter, input_index, output_index = entry
+        with lock:  # one interpreter is not re-entrant
+            interpreter.set_tensor(input_index, x)
+            interpreter.invoke()
+            return interpreter.get_tensor(output_index).copy()
+
+
+class _KerasBackend:
+    def __init__(self, model_path: Path):
+        import os
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import keras
+
+        self._model = keras.saving.load_model(str(model_path), compile=False)
+        shape = self._model.input_shape
+        self.input_size = (int(shape[1]), int(shape[2]))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._model(x.astype(np.float32), training=False))
+
+
+class Predictor:
+    """Loads a model once; turns image bytes or arrays into ``Prediction``s."""
+
+    def __init__(self, model_path: Path, info: ModelInfo | None = None, backend: str = "litert",
+                 threads: int = 0, tiers: TierPolicy | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, warmup: bool = True):
+        start = time.perf_counter()
+        self.info = info or ModelInfo()
+        self.backend_name = backend
+        if backend == "litert":
+            self._backend = _LiteRTBackend(model_path, threads)
+        elif backend == "keras":
+            self._backend = _KerasBackend(model_path)
+        else:
+            raise ValueError(f"unknown backend {backend!r} (litert or keras)")
+        self.input_size: tuple[int, int] = self._backend.input_size
+        self.labels = self.info.labels
+        self.tiers = tiers or TierPolicy()
+        self.max_pixels = max_pixels
+        if warmup:
+            self.warmup()
+        self.load_seconds = time.perf_counter() - start
+
+    @classmethod
+    def from_config(cls, config, backend: str | None = None, warmup: bool = True) -> "Predictor":
+        backend = backend or config.backend
+        path = config.path("keras_model_path" if backend == "keras" else "model_path")
+        info = ModelInfo.load(config.path("labels_path"), config.path("model_card_path"))
+        return cls(path, info, backend=backend, threads=config.inference_threads,
+                   tiers=TierPolicy(config.auto_threshold, config.check_threshold),
+                   max_pixels=config.max_image_pixels, warmup=warmup)
+
+    @property
+    def version(self) -> str:
+        return self.info.version
+
+    def warmup(self) -> None:
+        """First invocations allocate and pack weights; pay that before serving."""
+        blank = np.full((BATCH_BUCKET + 1,) + self.input_size + (3,), 255, dtype=np.uint8)
+        self.predict_arrays(blank)
+
+    def preprocess(self, data: bytes) -> np.ndarray:
+        """Image bytes -> model input (raises ``ImageError``)."""
+        image = decode_image(data, max_pixels=self.max_pixels,
+                             draft_size=(self.input_size[1], self.input_size[0]))
+        return to_model_input(image, self.input_size)
+
+    def predict_arrays(self, x: np.ndarray) -> np.ndarray:
+        """uint8 N x H x W x 3 -> probabilities N x 10."""
+        if x.ndim == 3:
+            x = x[None]
+        return self._backend(x)
+
+    def to_prediction(self, probabilities: np.ndarray) -> Prediction:
+        order = np.argsort(probabilities)[::-1]
+        best = int(order[0])
+        confidence = float(probabilities[best])
+        return Prediction(
+            category=self.labels[best],
+            confidence=confidence,
+            probabilities={label: float(p) for label, p in zip(self.labels, probabilities)},
+            top3=[(self.labels[int(i)], float(probabilities[int(i)])) for i in order[:3]],
+            tier=self.tiers.tier(confidence),
+            model_version=self.version,
+        )
+
+    def predict_bytes(self, data: bytes) -> Prediction:
+        return self.to_prediction(self.predict_arrays(self.preprocess(data))[0])
+
+    def predict_many(self, items: Sequence[bytes]) -> list[Prediction | ImageError]:
+        """One result per input, in order; a bad image is its own ``ImageError``, not a failure."""
+        results: list[Prediction | ImageError | None] = [None] * len(items)
+        good, arrays = [], []
+        for i, data in enumerate(items):
+            try:
+                arrays.append(self.preprocess(data))
+                good.append(i)
+            except ImageError as exc:
+                results[i] = exc
+        if arrays:
+            for i, probs in zip(good, self.predict_arrays(np.stack(arrays))):
+                results[i] = self.to_prediction(probs)
+        return results  # type: ignore[return-value]

@@ -1,0 +1,44 @@
+"""Split records -> model-input arrays, through the serving preprocessing, cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ..data.prepare import Record, read_split
+from ..imaging import load_model_input
+from ..labels import CATEGORIES
+from ..progress import progress
+
+
+def load_arrays(records: list[Record], dataset_dir: Path, size: tuple[int, int],
+                cache_dir: Path | None = None, label: str = "images") -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 N x H x W x 3, int labels); cached by size and the records' content."""
+    key = hashlib.sha256(repr((size, [(r.id, r.sha256, r.label) for r in records])).encode())
+    cache = Path(cache_dir) / f"{label}_{size[0]}x{size[1]}_{key.hexdigest()[:12]}.npz" if cache_dir else None
+    if cache and cache.is_file():
+        with np.load(cache) as saved:
+            return saved["x"], saved["y"]
+    x = np.empty((len(records), size[0], size[1], 3), dtype=np.uint8)
+    for i, record in enumerate(progress(records, f"decoding {label}", unit="img")):
+        x[i] = load_model_input(Path(dataset_dir) / record.path, size)
+    y = np.array([CATEGORIES.index(r.label) for r in records], dtype=np.int64)
+    if cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, x=x, y=y)
+        tmp.replace(cache)
+    return x, y
+
+
+def load_split_arrays(splits_dir: Path, name: str, dataset_dir: Path, size: tuple[int, int],
+                      cache_dir: Path | None = None, limit: int | None = None,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    records = read_split(Path(splits_dir), name)
+    if limit and limit < len(records):
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(len(records), size=limit, replace=False))
+        records = [records[i] for i in keep]
+    return load_arrays(records, dataset_dir, size, cache_dir, label=name)

@@ -1,0 +1,85 @@
+"""Write the model artifacts: Keras model, LiteRT export, labels, model card."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import __version__
+from ..labels import CATEGORIES
+
+log = logging.getLogger(__name__)
+
+KERAS_NAME = "fashion_classifier.keras"
+TFLITE_NAME = "fashion_classifier.tflite"
+LABELS_NAME = "labels.json"
+CARD_NAME = "model_card.json"
+
+
+def to_tflite(model) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    return converter.convert()
+
+
+def save_keras(model, path: Path) -> None:
+    """Save weights and graph only: the optimizer state would triple the file for nothing."""
+    import keras
+
+    clean = keras.models.clone_model(model)
+    clean.set_weights(model.get_weights())
+    clean.save(path)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def save_all(model, size, config, out_dir: Path, training: dict) -> dict:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_keras(model, out_dir / KERAS_NAME)
+    (out_dir / TFLITE_NAME).write_bytes(to_tflite(model))
+    (out_dir / LABELS_NAME).write_text(json.dumps(list(CATEGORIES), indent=2) + "\n")
+    created = datetime.now(timezone.utc)
+    report_path = config.path("splits_dir") / "report.json"
+    data_report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    card = {
+        "name": "fashion_classifier",
+        "version": f"{__version__}+{size[0]}x{size[1]}.{created:%Y%m%d%H%M}",
+        "created": created.isoformat(timespec="seconds"),
+        "architecture": "MobileNetV2 (alpha 1.0, ImageNet weights from ../shared/weights) "
+                        "+ global average pooling + dropout 0.2 + dense softmax (10)",
+        "input_size": {"hw": [size[0], size[1]],
+                       "note": "height x width; source photos are about 60x80 (w x h)"},
+        "preprocessing": "decode (EXIF upright, any mode -> RGB, alpha on white), letterbox onto white "
+                         "at the input size keeping aspect ratio (bilinear), float 0..255; the graph "
+                         "scales to [-1, 1] (MobileNetV2 preprocess_input)",
+        "labels": list(CATEGORIES),
+        "temperature": training["temperature"],
+        "temperature_note": "softmax temperature fitted on val, folded into the head weights",
+        "data": {"dataset": str(config.dataset_dir), "data_hash": data_report.get("data_hash"),
+                 "counts": data_report.get("counts"), "split_seed": data_report.get("seed")},
+        "training": {k: v for k, v in training.items() if k != "history"},
+        "artifacts": {name: {"sha256": sha256(out_dir / name), "bytes": (out_dir / name).stat().st_size}
+                      for name in (KERAS_NAME, TFLITE_NAME, LABELS_NAME)},
+        "metrics": {},
+    }
+    write_card(out_dir, card)
+    log.info("artifacts written to %s (version %s)", out_dir, card["version"])
+    return card
+
+
+def write_card(out_dir: Path, card: dict) -> None:
+    path = Path(out_dir) / CARD_NAME
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def read_card(out_dir: Path) -> dict:
+    return json.loads((Path(out_dir) / CARD_NAME).read_text())

@@ -1,0 +1,123 @@
+"""Training and evaluation plots (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..labels import CATEGORIES
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_class_distribution(counts: dict[str, dict[str, int]], path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    x = np.arange(len(CATEGORIES))
+    bottom = np.zeros(len(CATEGORIES))
+    for split, color in zip(("train", "val", "test"), ("#4c72b0", "#dd8452", "#55a868")):
+        values = np.array([counts[split][c] for c in CATEGORIES])
+        ax.bar(x, values, bottom=bottom, label=split, color=color)
+        bottom += values
+    for xi, total in zip(x, bottom):
+        ax.text(xi, total, f"{int(total)}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, CATEGORIES, rotation=30, ha="right")
+    ax.set_ylabel("images")
+    ax.set_title("Class distribution by split")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_training_history(history: dict[str, list[float]], path: Path,
+                          stage_boundary: int | None = None) -> Path:
+    """Loss and accuracy per epoch; a dashed line where fine-tuning starts."""
+    plt = _pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for key, style in (("loss", "-"), ("val_loss", "--")):
+        ax_loss.plot(epochs, history[key], style, label=key)
+    for key, style in (("accuracy", "-"), ("val_accuracy", "--")):
+        ax_acc.plot(epochs, history[key], style, label=key)
+    for ax, title in ((ax_loss, "Loss"), (ax_acc, "Accuracy")):
+        if stage_boundary:
+            ax.axvline(stage_boundary + 0.5, color="grey", linestyle=":", label="fine-tuning starts")
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.legend()
+    return _save(fig, path)
+
+
+def plot_confusion_matrix(matrix: np.ndarray, path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8.5, 7.5))
+    row_sums = matrix.sum(axis=1, keepdims=True).clip(min=1)
+    normalised = matrix / row_sums
+    ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(CATEGORIES)):
+        for j in range(len(CATEGORIES)):
+            if matrix[i, j]:
+                color = "white" if normalised[i, j] > 0.5 else "black"
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color=color, fontsize=8)
+    ax.set_xticks(range(len(CATEGORIES)), CATEGORIES, rotation=40, ha="right")
+    ax.set_yticks(range(len(CATEGORIES)), CATEGORIES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix (test split; colour = row share)")
+    return _save(fig, path)
+
+
+def plot_category_performance(per_class: dict[str, dict[str, float]], path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    x = np.arange(len(CATEGORIES))
+    width = 0.27
+    for offset, metric in zip((-width, 0, width), ("precision", "recall", "f1")):
+        ax.bar(x + offset, [per_class[c][metric] for c in CATEGORIES], width, label=metric)
+    ax.set_xticks(x, CATEGORIES, rotation=30, ha="right")
+    low = min(min(per_class[c][m] for c in CATEGORIES) for m in ("precision", "recall", "f1"))
+    ax.set_ylim(max(0.0, low - 0.05), 1.0)
+    ax.set_title("Per-category precision, recall and F1 (test split)")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_reliability(bins: list[dict], ece: float, path: Path, ece_raw: float | None = None) -> Path:
+    """Reliability diagram: accuracy against confidence per bin, with the counts below."""
+    plt = _pyplot()
+    fig, (ax, ax_count) = plt.subplots(2, 1, figsize=(6, 7), gridspec_kw={"height_ratios": [3, 1]},
+                                       sharex=True)
+    centers = [(b["low"] + b["high"]) / 2 for b in bins if b["count"]]
+    accuracy = [b["accuracy"] for b in bins if b["count"]]
+    confidence = [b["confidence"] for b in bins if b["count"]]
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
+    ax.bar(centers, accuracy, width=1 / len(bins), edgecolor="black", alpha=0.7, label="accuracy")
+    ax.plot(confidence, accuracy, "o-", color="#c44e52", label="mean confidence vs accuracy")
+    title = f"Reliability diagram (test), ECE = {ece:.4f}"
+    if ece_raw is not None:
+        title += f" (before temperature: {ece_raw:.4f})"
+    ax.set_title(title, fontsize=10)
+    ax.set_ylabel("accuracy")
+    ax.legend(loc="upper left", fontsize=8)
+    ax_count.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["count"] for b in bins],
+                 width=1 / len(bins), color="#4c72b0")
+    ax_count.set_yscale("log")
+    ax_count.set_xlabel("confidence")
+    ax_count.set_ylabel("images")
+    return _save(fig, path)
