@@ -52,13 +52,15 @@ def feature_extractor(model):
 def set_trainable_from(model, first_block: int) -> int:
     """Freeze the backbone below ``block_<first_block>``; returns trainable layer count.
 
-    BatchNorm layers stay frozen: their statistics are the folded ones.
+    ``first_block`` 0 trains the whole backbone (stem and ``expanded_conv`` too;
+    Keras names the blocks 1..16 after that). BatchNorm layers stay frozen:
+    their statistics are the folded ones.
     """
     import keras
 
     backbone = model.get_layer(BACKBONE_NAME)
     backbone.trainable = True
-    trainable_now = False
+    trainable_now = first_block <= 0
     count = 0
     for layer in backbone.layers:
         if layer.name.startswith(f"block_{first_block}_"):

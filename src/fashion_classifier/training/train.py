@@ -142,12 +142,12 @@ def main(argv=None) -> int:
     config = load_config()
     parser = argparse.ArgumentParser(prog="python -m fashion_classifier.training.train",
                                      description=__doc__.split("\n")[0])
-    parser.add_argument("--size", default="96x72", help="input HEIGHTxWIDTH (default: %(default)s)")
+    parser.add_argument("--size", default="160x120", help="input HEIGHTxWIDTH (default: %(default)s)")
     parser.add_argument("--head-epochs", type=int, default=40)
-    parser.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs (0: head only)")
-    parser.add_argument("--from-block", type=int, default=8,
+    parser.add_argument("--epochs", type=int, default=12, help="fine-tuning epochs (0: head only)")
+    parser.add_argument("--from-block", type=int, default=0,
                         help="fine-tune MobileNetV2 blocks from this one up (0..16, default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=3e-4, help="peak fine-tuning learning rate")
+    parser.add_argument("--lr", type=float, default=2e-4, help="peak fine-tuning learning rate")
     parser.add_argument("--limit", type=int, default=None,
                         help="use at most this many train/val images (smoke runs)")
     parser.add_argument("--out", default=str(config.path("models_dir")), help="artifact folder")
