@@ -71,6 +71,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS idx_batch_run_id ON batch_runs(run_id);
     CREATE INDEX IF NOT EXISTS idx_api_endpoint ON api_calls(endpoint);
     """,
+    # 2 -> 3: one row per image the API classified (a batch call is one api_calls row
+    # but many predictions), for the per-category counts of /stats
+    """
+    CREATE TABLE IF NOT EXISTS api_predictions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        timestamp TEXT NOT NULL,
+        request_id TEXT,
+        endpoint TEXT NOT NULL,
+        category TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        tier TEXT
+    );
+    CREATE INDEX IF NOT EXISTS idx_api_predictions_category ON api_predictions(category);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -163,6 +177,20 @@ class HistoryDB:
         with self._lock, transaction(self._conn):
             self._conn.executemany(
                 f"INSERT INTO api_calls ({', '.join(self.API_COLUMNS)}) VALUES ({placeholders})", values)
+        return len(values)
+
+    PREDICTION_COLUMNS = ("timestamp", "request_id", "endpoint", "category", "confidence", "tier")
+
+    def record_api_predictions(self, rows: Iterable[dict]) -> int:
+        """Insert many api_predictions rows in one transaction (rows: dicts of PREDICTION_COLUMNS)."""
+        values = [tuple(row.get(c) for c in self.PREDICTION_COLUMNS) for row in rows]
+        if not values:
+            return 0
+        placeholders = ", ".join("?" for _ in self.PREDICTION_COLUMNS)
+        with self._lock, transaction(self._conn):
+            self._conn.executemany(
+                f"INSERT INTO api_predictions ({', '.join(self.PREDICTION_COLUMNS)}) VALUES ({placeholders})",
+                values)
         return len(values)
 
     # --- batch_runs ------------------------------------------------------
