@@ -24,8 +24,8 @@ except ImportError:  # pragma: no cover - depends on the platform
     HEIF_SUPPORTED = False
 
 # Decoders we accept. Restricting them keeps obscure (and less audited) parsers
-# away from uploaded bytes. MPO is what many phones write for JPEG.
-ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF") + (
+# away from uploaded bytes. (The JPEG opener also returns MPO, what many phones write.)
+ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF") + (
     ("HEIF",) if HEIF_SUPPORTED else ()
 )
 DEFAULT_MAX_PIXELS = 50_000_000

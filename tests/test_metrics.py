@@ -1,0 +1,67 @@
+"""Evaluation maths: metrics, calibration, tiers, on inputs with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fashion_classifier.model import TierPolicy
+from fashion_classifier.training.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    rescale,
+)
+from fashion_classifier.training.evaluate import classification_metrics, tier_metrics
+
+
+def one_hot_probs(predicted, confidence=0.9, k=10):
+    probs = np.full((len(predicted), k), (1 - confidence) / (k - 1))
+    probs[np.arange(len(predicted)), predicted] = confidence
+    return probs
+
+
+def test_classification_metrics_by_hand():
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    predicted = np.array([0, 0, 1, 1, 1, 0])
+    m = classification_metrics(one_hot_probs(predicted), labels)
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    tshirts = m["per_class"]["Tshirts"]  # class 0: tp 2, predicted 3, actual 3
+    assert tshirts["precision"] == pytest.approx(2 / 3) and tshirts["recall"] == pytest.approx(2 / 3)
+    shirts = m["per_class"]["Shirts"]  # class 1: tp 2, predicted 3, actual 2
+    assert shirts["precision"] == pytest.approx(2 / 3) and shirts["recall"] == 1.0
+    assert m["per_class"]["Casual Shoes"]["f1"] == 0.0
+    assert m["confusion_matrix"][2][0] == 1 and np.array(m["confusion_matrix"]).sum() == 6
+
+
+def test_ece_is_zero_when_confidence_equals_accuracy():
+    labels = np.zeros(10, dtype=int)
+    predicted = np.array([0] * 8 + [1] * 2)
+    assert expected_calibration_error(one_hot_probs(predicted, 0.8), labels) == pytest.approx(0.0, abs=1e-9)
+    assert expected_calibration_error(one_hot_probs(predicted, 0.99), labels) == pytest.approx(0.19)
+
+
+def test_temperature_fit_recovers_an_overconfident_model():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4000, 10)) * 2
+    true_probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = np.array([rng.choice(10, p=p) for p in true_probs])
+    overconfident = rescale(true_probs, 0.5)  # as if logits were doubled
+    temperature = fit_temperature(overconfident, labels)
+    assert temperature == pytest.approx(2.0, rel=0.1)
+    assert expected_calibration_error(rescale(overconfident, temperature), labels) < \
+        expected_calibration_error(overconfident, labels)
+
+
+def test_tiers_cover_everything_once():
+    labels = np.array([0, 0, 0, 0])
+    probs = np.array([one_hot_probs([0], c)[0] for c in (0.95, 0.85, 0.75, 0.5)])
+    tiers = tier_metrics(probs, labels, TierPolicy())
+    assert [tiers[t]["images"] for t in ("auto", "check", "review")] == [2, 1, 1]
+    assert sum(tiers[t]["coverage"] for t in ("auto", "check", "review")) == pytest.approx(1.0)
+
+
+def test_tier_policy_boundaries_and_validation():
+    policy = TierPolicy(0.85, 0.70)
+    assert [policy.tier(c) for c in (0.85, 0.8499, 0.70, 0.6999)] == ["auto", "check", "check", "review"]
+    with pytest.raises(ValueError):
+        TierPolicy(0.6, 0.7)
