@@ -121,6 +121,12 @@ class Config:
     api_retries: int = 3
     api_timeout_seconds: float = 30.0
     fallback_local: bool = True
+    batch_key: str = ""  # sent as X-Batch-Key; empty: the first of trusted_keys
+    batch_chunk_bytes: int = 24 * 1024 * 1024  # a chunk also closes at this many bytes (12-MP photos)
+    api_backoff_seconds: float = 0.5  # first retry delay, doubled per attempt
+    batch_fsync: bool = True  # fsync moved files' folders before the journal says "done"
+    batch_lock_file: Path = Path("logs/batch.lock")
+    report_max_thumbnails: int = 300  # review thumbnails embedded in the HTML report
 
     # alerts
     alert_failure_rate: float = 0.10
@@ -133,6 +139,7 @@ class Config:
     smtp_password: str = ""
     smtp_starttls: bool = True
     smtp_sender: str = "fashion-classifier@localhost"
+    smtp_ca_file: Path | None = None  # extra CA to trust for STARTTLS (a private mail relay)
     alert_email_to: tuple[str, ...] = ()
     slack_webhook_url: str = ""
     alert_timeout_seconds: float = 10.0

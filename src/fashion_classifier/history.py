@@ -85,6 +85,56 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS idx_api_predictions_category ON api_predictions(category);
     """,
+    # 3 -> 4: the nightly batch's crash-safe file journal (fashion_classifier.batch.journal):
+    # one row per run and one per input file, each file's state written before and after it moves
+    """
+    CREATE TABLE IF NOT EXISTS batch_run_state (
+        run_id TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        state TEXT NOT NULL,
+        pid INTEGER,
+        input_dir TEXT,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        active_seconds REAL NOT NULL DEFAULT 0,
+        classifier_path TEXT,
+        error_message TEXT,
+        outputs TEXT
+    );
+    CREATE TABLE IF NOT EXISTS batch_files (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        source_path TEXT NOT NULL,
+        rel_name TEXT NOT NULL,
+        size INTEGER,
+        mtime REAL,
+        content_hash TEXT,
+        state TEXT NOT NULL,
+        status TEXT,
+        category TEXT,
+        confidence REAL,
+        tier TEXT,
+        top2_category TEXT,
+        top2_confidence REAL,
+        all_predictions TEXT,
+        model_version TEXT,
+        classified_by TEXT,
+        error_code TEXT,
+        error TEXT,
+        duplicate_of INTEGER,
+        dest_path TEXT,
+        move_method TEXT,
+        note TEXT,
+        classified_at TEXT,
+        finished_at TEXT,
+        UNIQUE (run_id, seq)
+    );
+    CREATE INDEX IF NOT EXISTS idx_batch_files_hash ON batch_files(content_hash);
+    CREATE INDEX IF NOT EXISTS idx_batch_files_state ON batch_files(state);
+    CREATE INDEX IF NOT EXISTS idx_batch_files_source ON batch_files(source_path);
+    CREATE INDEX IF NOT EXISTS idx_batch_files_dest ON batch_files(dest_path);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
