@@ -1,0 +1,126 @@
+"""The shared Predictor on the shipped model: artifacts, results, batching, threads, parity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, real_photos
+from fashion_classifier.data.prepare import read_split
+from fashion_classifier.imaging import CorruptImageError, EmptyImageError, ImageError
+from fashion_classifier.labels import CATEGORIES
+from fashion_classifier.model import Predictor, TierPolicy
+from fashion_classifier.training.arrays import load_arrays
+
+
+@pytest.fixture(scope="module")
+def test_photos(repo_config) -> list[bytes]:
+    records = read_split(repo_config.path("splits_dir"), "test")[:40]
+    return [(repo_config.path("dataset_dir") / r.path).read_bytes() for r in records]
+
+
+def test_artifacts_match_the_model_card(repo_config, shipped_predictor):
+    card = json.loads(repo_config.path("model_card_path").read_text())
+    for name, facts in card["artifacts"].items():
+        data = (repo_config.path("models_dir") / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == facts["sha256"], name
+        assert len(data) == facts["bytes"]
+    assert json.loads(repo_config.path("labels_path").read_text()) == list(CATEGORIES) == card["labels"]
+    assert list(shipped_predictor.input_size) == card["input_size"]["hw"]
+    assert shipped_predictor.version == card["version"]
+    for key in ("created", "preprocessing", "data", "metrics", "temperature"):
+        assert key in card
+    assert card["data"]["data_hash"] == json.loads(
+        (repo_config.path("splits_dir") / "report.json").read_text())["data_hash"]
+
+
+def test_committed_real_photos_get_their_labels(shipped_predictor):
+    photos = real_photos()
+    assert {label for label, _ in photos} == set(CATEGORIES)
+    wrong = []
+    for label, path in photos:
+        prediction = shipped_predictor.predict_bytes(path.read_bytes())
+        if prediction.category != label:
+            wrong.append((path.name, label, prediction.category, round(prediction.confidence, 3)))
+    assert not wrong
+
+
+def test_prediction_is_consistent(shipped_predictor, test_photos):
+    p = shipped_predictor.predict_bytes(test_photos[0])
+    assert set(p.probabilities) == set(CATEGORIES)
+    assert sum(p.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+    assert p.category == max(p.probabilities, key=p.probabilities.get)
+    assert p.confidence == p.probabilities[p.category]
+    assert [c for c, _ in p.top3][0] == p.category
+    assert [v for _, v in p.top3] == sorted([v for _, v in p.top3], reverse=True)
+    assert p.tier == TierPolicy().tier(p.confidence)
+    body = p.to_dict()
+    assert {"category", "confidence", "all_predictions", "top3", "tier", "model_version"} <= set(body)
+
+
+def test_batch_bucket_path_equals_single_path(shipped_predictor, test_photos):
+    arrays = np.stack([shipped_predictor.preprocess(d) for d in test_photos[:33]])  # 2 buckets of 16 + 1
+    together = shipped_predictor.predict_arrays(arrays)
+    one_by_one = np.concatenate([shipped_predictor.predict_arrays(a[None]) for a in arrays])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+
+
+def test_predict_many_keeps_order_and_isolates_bad_items(shipped_predictor, test_photos):
+    items = [test_photos[0], b"", test_photos[1], b"\xff\xd8\xff\xe0garbage", test_photos[2]]
+    results = shipped_predictor.predict_many(items)
+    assert isinstance(results[1], EmptyImageError)
+    assert isinstance(results[3], ImageError) and not isinstance(results[3], EmptyImageError)
+    for i in (0, 2, 4):
+        assert results[i].category == shipped_predictor.predict_bytes(items[i]).category
+
+
+def test_truncated_real_photo_is_rejected(shipped_predictor, test_photos):
+    with pytest.raises(CorruptImageError):
+        shipped_predictor.predict_bytes(test_photos[0][: len(test_photos[0]) // 3])
+
+
+def test_concurrent_use_gives_the_sequential_answers(shipped_predictor, test_photos):
+    sequential = [shipped_predictor.predict_bytes(d).probabilities for d in test_photos]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        singles = list(pool.map(lambda d: shipped_predictor.predict_bytes(d).probabilities, test_photos * 3))
+        batches = list(pool.map(shipped_predictor.predict_many, [test_photos] * 4))
+    for got, want in zip(singles, sequential * 3):
+        assert got == pytest.approx(want, abs=1e-5)
+    for batch in batches:
+        for got, want in zip(batch, sequential):
+            assert got.probabilities == pytest.approx(want, abs=1e-5)
+
+
+def test_training_and_serving_preprocess_identically(repo_config, shipped_predictor):
+    records = read_split(repo_config.path("splits_dir"), "val")[:25]
+    x, _ = load_arrays(records, repo_config.path("dataset_dir"), shipped_predictor.input_size)
+    for record, array in zip(records, x):
+        served = shipped_predictor.preprocess((repo_config.path("dataset_dir") / record.path).read_bytes())
+        assert np.array_equal(served, array)
+
+
+def test_serving_does_not_import_tensorflow():
+    code = ("import sys; from fashion_classifier.config import Config; from fashion_classifier.model import "
+            "Predictor; Predictor.from_config(Config()); print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('tensorflow', 'keras')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_unknown_backend_is_refused(repo_config):
+    with pytest.raises(ValueError, match="unknown backend"):
+        Predictor(repo_config.path("model_path"), backend="onnx")
+
+
+def test_keras_backend_agrees_with_litert(repo_config, shipped_predictor, test_photos):
+    pytest.importorskip("tensorflow", reason="Keras backend needs requirements-train.txt")
+    keras_predictor = Predictor.from_config(repo_config, backend="keras", warmup=False)
+    x = np.stack([shipped_predictor.preprocess(d) for d in test_photos[:16]])
+    np.testing.assert_allclose(keras_predictor.predict_arrays(x), shipped_predictor.predict_arrays(x),
+                               atol=1e-4)

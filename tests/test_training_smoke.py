@@ -1,0 +1,66 @@
+"""A real (tiny) training run end to end: train, calibrate, export, evaluate, plots, card."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+from fashion_classifier.labels import CATEGORIES
+from fashion_classifier.model import Predictor
+from fashion_classifier.model.predictor import ModelInfo
+
+pytest.importorskip("tensorflow", reason="training needs requirements-train.txt")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    env = dict(os.environ, FASHION_RESULTS_DIR=str(out / "results"), TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run(
+        [sys.executable, "-m", "fashion_classifier.training.train", "--size", "64x48", "--limit", "160",
+         "--head-epochs", "3", "--epochs", "1", "--from-block", "14", "--out", str(out / "models"),
+         "--plots", str(out / "plots")],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done
+
+
+def test_smoke_training_writes_every_artifact(smoke_run):
+    out, done = smoke_run
+    for name in ("fashion_classifier.keras", "fashion_classifier.tflite", "labels.json", "model_card.json"):
+        assert (out / "models" / name).stat().st_size > 0, name
+    card = json.loads((out / "models" / "model_card.json").read_text())
+    assert card["input_size"]["hw"] == [64, 48]
+    assert card["training"]["fine_tune_from_block"] == 14 and card["training"]["train_images"] == 160
+    assert 0.3 < card["temperature"] < 4.0
+    metrics = card["metrics"]
+    assert set(metrics["per_class"]) == set(CATEGORIES)
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["ece"] <= 1.0
+    assert metrics["litert_vs_keras"]["top1_agreement"] >= 0.99
+    assert sum(metrics["tiers"][t]["images"] for t in ("auto", "check", "review")) == metrics["images"] == 160
+
+
+def test_smoke_training_shows_progress_and_plots(smoke_run):
+    out, done = smoke_run
+    assert "decoding train" in done.stderr and "stage 2: fine-tuning" in done.stderr
+    assert "accuracy" in done.stdout and "refund tiers" in done.stdout
+    for plot in ("training_history", "confusion_matrix", "category_performance", "reliability_diagram"):
+        with Image.open(out / "plots" / f"{plot}.png") as image:
+            assert image.size[0] > 400, plot
+    evaluation = json.loads((out / "results" / "evaluation.json").read_text())
+    assert len(evaluation["confusion_matrix"]) == len(CATEGORIES)
+
+
+def test_smoke_model_serves_through_the_predictor(smoke_run, repo_config):
+    out, _ = smoke_run
+    info = ModelInfo.load(out / "models" / "labels.json", out / "models" / "model_card.json")
+    predictor = Predictor(out / "models" / "fashion_classifier.tflite", info)
+    assert predictor.input_size == (64, 48)
+    photo = next((repo_config.path("dataset_dir") / "images").glob("*.jpg")).read_bytes()
+    assert predictor.predict_bytes(photo).category in CATEGORIES
