@@ -109,7 +109,7 @@ class Config:
     max_batch_upload_bytes: int = 256 * 1024 * 1024  # whole /predict_batch body; each file max_upload_bytes
     api_workers: int = 0  # gunicorn workers; 0: one per core
     api_threads: int = 0  # gunicorn threads per worker; 0: 4
-    api_timeout_seconds: int = 120  # gunicorn worker timeout (a 50-photo batch of 12-MP JPEGs fits)
+    api_worker_timeout: int = 120  # gunicorn worker timeout, seconds (a 50-photo batch of 12-MP JPEGs fits)
     api_log_level: str = "INFO"
     api_log_json: bool = True  # one JSON object per log line (false: plain text)
     stats_window_hours: float = 24.0  # latency percentiles of /stats cover this window
