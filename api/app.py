@@ -1,0 +1,34 @@
+"""Development server: ``python api/app.py [--host H] [--port P] [--debug]``.
+
+Production runs gunicorn instead (``make run``). Port from ``PORT``, default 5000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+try:
+    from fashion_classifier.api import create_app
+    from fashion_classifier.config import Config
+except ImportError:  # running from a checkout without ``pip install -e .``
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from fashion_classifier.api import create_app
+    from fashion_classifier.config import Config
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = Config.from_env()
+    parser = argparse.ArgumentParser(description="Run the classifier API on Flask's development server.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=config.port, help="port (default: $PORT or 5000)")
+    parser.add_argument("--debug", action="store_true", help="Flask debug mode (never in production)")
+    args = parser.parse_args(argv)
+    app = create_app(config)
+    app.run(host=args.host, port=args.port, debug=args.debug, threaded=True, use_reloader=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Gunicorn settings: ``gunicorn -c api/gunicorn.conf.py api.wsgi:app`` (``make run``).
+
+- workers from cores (``FASHION_API_WORKERS``, 0 = one per core), threads per
+  worker (``FASHION_API_THREADS``, 0 = 4) so uploads overlap inference;
+- ``preload_app``: the model is loaded and warmed up once in the master and
+  shared copy-on-write by the workers (fast start, little memory per worker);
+- Prometheus multiprocess mode so /metrics sums all workers;
+- on a graceful stop each worker writes its queued history rows first.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from fashion_classifier.config import Config
+
+_config = Config.from_env()
+
+bind = f"0.0.0.0:{_config.port}"
+workers = _config.api_workers or os.cpu_count() or 1
+worker_class = "gthread"
+threads = _config.api_threads or 4
+preload_app = True
+timeout = _config.api_worker_timeout
+graceful_timeout = 30
+keepalive = 5
+worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # heartbeat off the disk
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+control_socket_disable = True  # several servers (tests, benchmarks) may run side by side
+
+# prometheus_client reads this at import, so it must be set before the app loads
+_prometheus_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_own_prometheus_dir = not _prometheus_dir
+if _own_prometheus_dir:
+    _prometheus_dir = tempfile.mkdtemp(prefix="fashion-prometheus-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _prometheus_dir
+else:
+    for _stale in Path(_prometheus_dir).glob("*.db"):  # counts of an earlier run
+        _stale.unlink()
+
+
+def worker_exit(server, worker):
+    from fashion_classifier.api.recorder import close_all
+
+    close_all()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_prometheus_dir:
+        shutil.rmtree(_prometheus_dir, ignore_errors=True)

@@ -1,0 +1,91 @@
+"""Per-request bookkeeping: request id, body limit, timing, metrics, history row, log line.
+
+Views add what they know to ``g`` (``g.category``, ``g.images``,
+``g.predictions``); the after-request hook turns it into one ``api_calls``
+row, Prometheus observations and one structured log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, g, request
+
+from ..history import now_iso
+from .state import get_state
+from .uploads import MULTIPART_SLACK
+
+log = logging.getLogger("fashion_classifier.api.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+MAX_RECORDED_PATH = 200
+
+
+def init_request_context(app: Flask) -> None:
+    app.before_request(_start)
+    app.after_request(_finish)
+
+
+def _start() -> None:
+    g.start = time.perf_counter()
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+    config = get_state().config
+    if request.endpoint == "predict.predict_batch":
+        request.max_content_length = config.max_batch_upload_bytes
+    else:
+        request.max_content_length = config.max_upload_bytes + MULTIPART_SLACK
+
+
+def elapsed_ms() -> float:
+    return round((time.perf_counter() - g.get("start", time.perf_counter())) * 1000, 3)
+
+
+def endpoint_label() -> str:
+    """The route rule (bounded cardinality), not the raw path."""
+    return request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+
+
+def _finish(response):
+    if "request_id" not in g:  # a failure before _start ran
+        g.request_id = uuid.uuid4().hex
+    response.headers[REQUEST_ID_HEADER] = g.request_id
+    seconds = time.perf_counter() - g.get("start", time.perf_counter())
+    state = get_state()
+    endpoint = endpoint_label()
+    state.metrics.observe_request(endpoint, request.method, response.status_code, seconds)
+    recorded_endpoint = endpoint if request.url_rule is not None else request.path[:MAX_RECORDED_PATH]
+    if not state.recorder.record(_call_row(recorded_endpoint, response.status_code, seconds),
+                                 _prediction_rows(recorded_endpoint)):
+        state.metrics.recorder_dropped.inc()
+    _log_request(endpoint, response.status_code, seconds)
+    return response
+
+
+def _call_row(endpoint: str, status: int, seconds: float) -> dict:
+    return {
+        "timestamp": now_iso(), "endpoint": endpoint, "status_code": status,
+        "response_time": round(seconds, 6), "success": status < 400,
+        "request_id": g.request_id, "method": request.method,
+        "category": g.get("category"), "images": g.get("images", 0), "error": g.get("error_code"),
+    }
+
+
+def _prediction_rows(endpoint: str) -> list[dict]:
+    stamp = now_iso()
+    return [{"timestamp": stamp, "request_id": g.request_id, "endpoint": endpoint,
+             "category": p.category, "confidence": round(p.confidence, 6), "tier": p.tier}
+            for p in g.get("predictions", ())]
+
+
+def _log_request(endpoint: str, status: int, seconds: float) -> None:
+    level = logging.WARNING if status >= 500 else logging.INFO
+    log.log(level, "%s %s %d", request.method, endpoint, status, extra={
+        "method": request.method, "path": request.path[:MAX_RECORDED_PATH], "status": status,
+        "duration_ms": round(seconds * 1000, 3), "remote": request.remote_addr,
+        "category": g.get("category"), "images": g.get("images"), "error_code": g.get("error_code"),
+    })

@@ -1,0 +1,71 @@
+"""``create_app``: the application factory (Flask tutorial style).
+
+Config and Predictor can be injected (tests share one Predictor); by default
+the config comes from the environment and the model is loaded here, once. In
+gunicorn with ``preload_app`` this runs in the master, so every worker shares
+the loaded, warmed-up model copy-on-write.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from ..config import Config
+from ..history import HistoryDB
+from ..model import Predictor
+from .context import init_request_context
+from .errors import register_error_handlers
+from .logs import configure_logging
+from .metrics import Metrics
+from .ratelimit import init_ratelimits
+from .recorder import CallRecorder
+from .routes import register_blueprints
+from .security import init_auth, init_cors, load_api_keys
+from .state import EXTENSION_KEY, ApiState
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config | None = None, predictor: Predictor | None = None) -> Flask:
+    config = config or Config.from_env()
+    configure_logging(config.api_log_level, config.api_log_json)
+    app = Flask(__name__)
+    app.json.sort_keys = False  # keep the spec's key order
+    app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes  # per request in context._start
+    state = _build_state(config, predictor)
+    app.extensions[EXTENSION_KEY] = state
+    init_request_context(app)  # first: every later hook and error has a request id
+    init_auth(app, config, state.api_keys)
+    register_blueprints(app)
+    init_ratelimits(app, config)
+    init_cors(app, config)
+    register_error_handlers(app)
+    log.info("API ready", extra={"model_loaded": state.ready,
+                                 "model_version": state.predictor.version if state.ready else None})
+    return app
+
+
+def _build_state(config: Config, predictor: Predictor | None) -> ApiState:
+    load_error = None
+    if predictor is None:
+        try:
+            predictor = Predictor.from_config(config)
+        except Exception as exc:  # serve /health and /readyz (503) instead of crash-looping
+            load_error = f"{type(exc).__name__}: {exc}"
+            log.critical("model could not be loaded: %s", load_error)
+    _migrate(config)
+    metrics = Metrics()
+    metrics.model(predictor)
+    return ApiState(config=config, predictor=predictor, recorder=CallRecorder(config.path("history_db")),
+                    metrics=metrics, api_keys=load_api_keys(config), load_error=load_error)
+
+
+def _migrate(config: Config) -> None:
+    """Create or upgrade the history database once, before workers fork."""
+    try:
+        HistoryDB(config.path("history_db")).close()
+    except Exception:
+        log.exception("history database %s not usable; calls will not be recorded",
+                      config.path("history_db"))

@@ -1,0 +1,39 @@
+"""What the app holds for its lifetime: config, model, recorder, metrics."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from ..config import Config
+from ..model import Predictor
+from .metrics import Metrics
+from .recorder import CallRecorder
+
+EXTENSION_KEY = "fashion_api"
+
+
+@dataclass
+class ApiState:
+    config: Config
+    predictor: Predictor | None
+    recorder: CallRecorder
+    metrics: Metrics
+    api_keys: frozenset[str] = frozenset()
+    load_error: str | None = None
+    started: float = field(default_factory=time.time)
+
+    @property
+    def ready(self) -> bool:
+        """Loaded and warmed up (``Predictor`` warms up in its constructor)."""
+        return self.predictor is not None
+
+    @property
+    def uptime(self) -> float:
+        return time.time() - self.started
+
+
+def get_state() -> ApiState:
+    return current_app.extensions[EXTENSION_KEY]

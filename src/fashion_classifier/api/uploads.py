@@ -1,0 +1,49 @@
+"""Reading multipart uploads: size limits, empty parts, names echoed back safely.
+
+The file name is only ever echoed back (batch results); the format is judged
+by the bytes (``imaging``), never by the name or the client's content type.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from werkzeug.datastructures import FileStorage
+
+from .errors import ApiError
+
+MAX_NAME_CHARS = 255
+# slack for the multipart framing around one file of max_upload_bytes
+MULTIPART_SLACK = 64 * 1024
+
+
+class FileTooLargeError(ApiError):
+    def __init__(self, size_limit: int):
+        super().__init__(413, f"file larger than {size_limit} bytes", "file_too_large")
+
+
+def clean_filename(name: str | None) -> str:
+    """The client's name, minus control characters, at most 255 characters."""
+    if not name:
+        return ""
+    text = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    return text[:MAX_NAME_CHARS]
+
+
+def read_file(storage: FileStorage, size_limit: int) -> bytes:
+    """All bytes of one uploaded part; raises ``FileTooLargeError`` past the limit."""
+    data = storage.stream.read(size_limit + 1)
+    if len(data) > size_limit:
+        raise FileTooLargeError(size_limit)
+    return data
+
+
+def single_upload(files, form, field: str = "file") -> FileStorage:
+    """The one file part named ``field``, or a 400 that says what is wrong."""
+    storage = files.get(field)
+    if storage is None:
+        if field in form:
+            raise ApiError(400, f"field '{field}' must be a file upload (multipart/form-data)",
+                           "missing_file")
+        raise ApiError(400, "No file provided (multipart field 'file')", "missing_file")
+    return storage
