@@ -1,0 +1,131 @@
+"""The run's results as rows and totals, computed from the journal."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...model import AUTO, CHECK, REVIEW, TIER_TITLES, TierPolicy
+from ..naming import display_path
+
+CSV_COLUMNS = ("filename", "category", "confidence", "status", "timestamp", "tier", "top2_category",
+               "destination", "content_hash", "error")
+CONFIDENCE_KEYS = ("high_confidence_>85%", "medium_confidence_70-85%", "low_confidence_<70%")
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    filename: str  # relative to the incoming folder
+    category: str
+    confidence: float
+    status: str  # success, error, duplicate
+    timestamp: str
+    tier: str  # auto / check / review ("" unless success)
+    top2_category: str
+    top2_confidence: float | None
+    destination: str  # relative to the output root when below it
+    dest_abs: str
+    content_hash: str
+    error: str
+    error_code: str
+    classified_by: str
+    note: str
+
+    @property
+    def tier_title(self) -> str:
+        return TIER_TITLES.get(self.tier, "")
+
+    def csv_values(self) -> list:
+        return [self.filename, self.category, f"{self.confidence:.4f}", self.status, self.timestamp,
+                self.tier_title, self.top2_category, self.destination, self.content_hash, self.error]
+
+
+@dataclass
+class RunResults:
+    run_id: str
+    rows: list[ResultRow]
+    tiers: TierPolicy
+    categories: Counter = field(default_factory=Counter)
+
+    def __post_init__(self):
+        self.categories = Counter(r.category for r in self.successes)
+
+    @property
+    def successes(self) -> list[ResultRow]:
+        return [r for r in self.rows if r.status == "success"]
+
+    @property
+    def failures(self) -> list[ResultRow]:
+        return [r for r in self.rows if r.status != "success"]
+
+    @property
+    def errors(self) -> list[ResultRow]:
+        return [r for r in self.rows if r.status == "error"]
+
+    @property
+    def duplicates(self) -> list[ResultRow]:
+        return [r for r in self.rows if r.status == "duplicate"]
+
+    def in_tier(self, tier: str) -> list[ResultRow]:
+        return [r for r in self.successes if r.tier == tier]
+
+    @property
+    def success_rate(self) -> float:
+        return round(100.0 * len(self.successes) / len(self.rows), 2) if self.rows else 100.0
+
+    @property
+    def error_rate(self) -> float:
+        """Share of files that could not be classified or placed (duplicates are not errors)."""
+        return len(self.errors) / len(self.rows) if self.rows else 0.0
+
+    def confidence_distribution(self) -> dict[str, int]:
+        counts = Counter(r.tier for r in self.successes)
+        return dict(zip(CONFIDENCE_KEYS, (counts[AUTO], counts[CHECK], counts[REVIEW]), strict=True))
+
+    def categories_sorted(self) -> dict[str, int]:
+        return dict(sorted(self.categories.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    @property
+    def average_confidence(self) -> float:
+        good = self.successes
+        return sum(r.confidence for r in good) / len(good) if good else 0.0
+
+
+def build(run_id: str, files: list[dict], base: Path, tiers: TierPolicy) -> RunResults:
+    """Journal rows of a run (terminal states) -> ``RunResults`` in scan order."""
+    return RunResults(run_id, [_row(f, base) for f in files], tiers)
+
+
+def _row(f: dict, base: Path) -> ResultRow:
+    status = f.get("status") or "error"
+    success = status == "success"
+    dest = f.get("dest_path") if f.get("state") == "done" else None
+    return ResultRow(
+        filename=f["rel_name"],
+        category=(f.get("category") or "") if success else "",
+        confidence=float(f.get("confidence") or 0.0) if success else 0.0,
+        status=status,
+        timestamp=f.get("finished_at") or f.get("classified_at") or "",
+        tier=(f.get("tier") or "") if success else "",
+        top2_category=(f.get("top2_category") or "") if success else "",
+        top2_confidence=f.get("top2_confidence") if success else None,
+        destination=display_path(dest, base) if dest else "",
+        dest_abs=dest or "",
+        content_hash=f.get("content_hash") or "",
+        error=f.get("error") or "",
+        error_code=f.get("error_code") or "",
+        classified_by=f.get("classified_by") or "",
+        note=f.get("note") or "",
+    )
+
+
+def output_paths(results_dir: Path, logs_dir: Path, run_id: str) -> dict[str, Path]:
+    """The spec's file names for one run."""
+    return {
+        "csv": results_dir / f"batch_results_{run_id}.csv",
+        "xlsx": results_dir / f"batch_results_{run_id}.xlsx",
+        "summary": results_dir / f"summary_{run_id}.json",
+        "html": results_dir / f"batch_report_{run_id}.html",
+        "log": logs_dir / f"batch_{run_id}.log",
+    }

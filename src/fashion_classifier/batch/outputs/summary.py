@@ -1,0 +1,49 @@
+"""``summary_<run>.json``: the spec's keys first, then throughput and run details."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ...model import TIER_TITLES
+from .atomic import write_text
+from .results import RunResults
+
+
+def summary_dict(results: RunResults, run: dict, processing_seconds: float, classifier_path: str,
+                 skipped: list[dict], outputs: dict[str, str]) -> dict:
+    total = len(results.rows)
+    seconds = round(processing_seconds, 3)
+    per_second = total / processing_seconds if processing_seconds > 0 else 0.0
+    return {
+        # the spec's keys (6.3.3)
+        "timestamp": results.run_id,
+        "total_processed": total,
+        "successful": len(results.successes),
+        "failed": len(results.failures),
+        "success_rate": results.success_rate,
+        "processing_time_seconds": seconds,
+        "categories": results.categories_sorted(),
+        "confidence_distribution": results.confidence_distribution(),
+        "errors": [{"filename": r.filename, "error": r.error, "code": r.error_code,
+                    "status": r.status, "destination": r.destination} for r in results.failures],
+        # beyond the spec
+        "throughput": {"images_per_second": round(per_second, 2),
+                       "images_per_minute": round(per_second * 60, 1)},
+        "tiers": {TIER_TITLES[t]: len(results.in_tier(t)) for t in TIER_TITLES},
+        "confidence_thresholds": {"auto": results.tiers.auto_threshold,
+                                  "check": results.tiers.check_threshold},
+        "duplicates": len(results.duplicates),
+        "average_confidence": round(results.average_confidence, 4),
+        "run_id": results.run_id,
+        "started_at": run.get("started_at"),
+        "attempts": run.get("attempts", 1),
+        "resumed": int(run.get("attempts", 1)) > 1,
+        "classifier_path": classifier_path,
+        "skipped": skipped,
+        "outputs": outputs,
+    }
+
+
+def write_summary(path: Path, summary: dict) -> Path:
+    return write_text(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")

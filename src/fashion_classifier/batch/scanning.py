@@ -1,0 +1,102 @@
+"""Which files in the incoming folder are ready to process.
+
+Skipped, each for a logged reason: hidden files and folders, temporary or
+partial downloads (still being written by some tool), files younger than the
+minimum age (still being copied in), and anything that is not a regular file
+(symlinks could point anywhere; reading a FIFO would hang the run). Everything
+else is a candidate: whether it really is an image is decided by its content
+later, never by its name.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".filepart",
+                 ".opdownload", ".!ut", ".swp", ".swx", ".lock", ".lck")
+TEMP_PREFIXES = (".", "~$", "~")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path  # absolute
+    rel_name: str  # relative to the incoming folder, "/"-separated: the results' filename
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class Skipped:
+    rel_name: str
+    reason: str
+
+
+@dataclass
+class ScanResult:
+    candidates: list[Candidate]
+    skipped: list[Skipped]
+
+
+def is_temporary(name: str) -> bool:
+    lower = name.lower()
+    return lower.startswith(TEMP_PREFIXES) or lower.endswith(TEMP_SUFFIXES) or lower.endswith("~")
+
+
+def scan_incoming(incoming: Path, min_age_seconds: float, now: float | None = None) -> ScanResult:
+    """Candidates below ``incoming`` (dated subfolders included), sorted by relative name."""
+    incoming = Path(incoming)
+    now = time.time() if now is None else now
+    result = ScanResult([], [])
+    if not incoming.is_dir():
+        return result
+    for folder, dirs, files in os.walk(incoming, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # hidden folders are not ours
+        for name in files:
+            _classify_entry(incoming, Path(folder) / name, min_age_seconds, now, result)
+    result.candidates.sort(key=lambda c: c.rel_name)
+    result.skipped.sort(key=lambda s: s.rel_name)
+    return result
+
+
+def _classify_entry(incoming: Path, path: Path, min_age: float, now: float, out: ScanResult) -> None:
+    rel = path.relative_to(incoming).as_posix()
+    if is_temporary(path.name):
+        out.skipped.append(Skipped(rel, "hidden or temporary file"))
+        return
+    try:
+        info = path.lstat()
+    except OSError as exc:  # vanished between listing and stat
+        out.skipped.append(Skipped(rel, f"cannot stat: {exc.strerror or exc}"))
+        return
+    if not stat.S_ISREG(info.st_mode):
+        kind = "symlink" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+        out.skipped.append(Skipped(rel, f"{kind}; left in place"))
+        return
+    if now - info.st_mtime < min_age:
+        out.skipped.append(Skipped(rel, f"younger than {min_age:g}s (still being copied?)"))
+        return
+    out.candidates.append(Candidate(path, rel, info.st_size, info.st_mtime))
+
+
+def remove_emptied_folders(incoming: Path, folders: set[Path]) -> list[Path]:
+    """Remove subfolders (e.g. ``20261124/``) that this run emptied; never ``incoming`` itself.
+
+    Only folders that held processed files are candidates, and ``rmdir`` fails
+    unless a folder is empty, so a clerk copying into one keeps it.
+    """
+    incoming = Path(incoming).resolve()
+    removed = []
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        current = Path(folder).resolve()
+        while current != incoming and incoming in current.parents:
+            try:
+                current.rmdir()
+            except OSError:
+                break
+            removed.append(current)
+            current = current.parent
+    return removed
