@@ -95,6 +95,13 @@ def test_errors_are_json_over_http(server):
     assert response.status_code == 400 and response.json()["code"] == "empty_file"
 
 
+def test_body_over_10_mb_is_413_json_over_http(server):
+    big = b"\xff\xd8\xff" + bytes(11 * 1024 * 1024)
+    response = requests.post(server["url"] + "/predict", files={"file": ("big.jpg", big)}, timeout=60)
+    assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
+    assert requests.get(server["url"] + "/healthz", timeout=10).status_code == 200
+
+
 def test_metrics_sum_all_workers(server):
     url = server["url"]
     before = _counter(requests.get(url + "/metrics", timeout=10).text, "fashion_api_predictions_total")
