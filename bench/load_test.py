@@ -191,8 +191,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="load-test-") as tmp:
         db = Path(tmp) / "history.db"
         port = hb.free_port()
-        env = {"FASHION_HISTORY_DB": str(db), "FASHION_TRUSTED_KEYS": TRUSTED_KEY,
-               "FASHION_API_LOG_LEVEL": "WARNING"}
+        env = {"FASHION_HISTORY_DB": str(db), "FASHION_TRUSTED_KEYS": TRUSTED_KEY}
         process, _ = hb.start_server(hb.gunicorn_argv(port), port, env, log=Path(tmp) / "server.log")
         try:
             start = time.perf_counter()

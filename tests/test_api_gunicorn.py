@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TRUSTED = {"X-Batch-Key": "nightly-test-key"}
 STARTUP_TIMEOUT = 60
+pytestmark = pytest.mark.timeout(240)  # a hung server fails the test instead of the whole run
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = STARTUP_TIMEOUT) -> None:
