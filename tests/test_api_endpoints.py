@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from api_support import flush, make_app, product_png, real_photos, state, upload, upload_batch
 
@@ -224,4 +226,16 @@ def test_model_not_loaded(tmp_config, tmp_path):
     assert predict.status_code == 503 and predict.get_json()["code"] == "model_not_loaded"
     assert client.get("/classes").get_json()["classes"] == list(CATEGORIES)
     assert "fashion_model_loaded 0.0" in client.get("/metrics").get_data(as_text=True)
+    state(app).recorder.close()
+
+
+def test_structured_log_lines_carry_the_request_id(tmp_config, shipped_predictor, capsys):
+    app = make_app(tmp_config, shipped_predictor, api_log_level="INFO")
+    app.test_client().get("/classes", headers={"X-Request-ID": "log-trace-7"})
+    upload(app.test_client(), b"", headers={"X-Request-ID": "log-trace-8"})
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    by_id = {line["request_id"]: line for line in lines if line["logger"].endswith("access")}
+    assert by_id["log-trace-7"]["status"] == 200 and by_id["log-trace-7"]["path"] == "/classes"
+    assert by_id["log-trace-8"]["status"] == 400 and by_id["log-trace-8"]["error_code"] == "empty_file"
+    assert by_id["log-trace-7"]["duration_ms"] > 0
     state(app).recorder.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from api_support import (
@@ -38,13 +39,20 @@ def test_404_and_405_are_json(client):
     assert_error(client.get("/predict"), 405)
 
 
-def test_500_is_json_and_logged(app, client, caplog):
+def test_500_is_json_and_logged(tmp_config, shipped_predictor, capsys):
+    app = make_app(tmp_config, shipped_predictor, api_log_level="INFO")
+
     def broken():
         raise RuntimeError("boom")
 
     app.add_url_rule("/broken", "broken", broken)  # a real failing view, not a mock
-    body = assert_error(client.get("/broken"), 500, "internal_error")
+    body = assert_error(app.test_client().get("/broken"), 500, "internal_error")
     assert "boom" not in body["error"]  # internals are not leaked to clients
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    errors = [line for line in logged if line["level"] == "ERROR"]
+    assert errors and errors[0]["request_id"] == body["request_id"]
+    assert "RuntimeError: boom" in errors[0]["exception"]
+    state(app).recorder.close()
 
 
 @pytest.mark.parametrize("make_request", [

@@ -1,7 +1,7 @@
 """Structured logs: one JSON object per line, each carrying the request id.
 
-Only the ``fashion_classifier`` logger tree is configured, so gunicorn's own
-error and access logs keep their settings.
+Only the ``fashion_classifier.api`` logger tree is configured, so gunicorn's own
+logs and the other parts of the package (batch, training) keep their settings.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 
 from flask import g, has_request_context
 
-LOGGER_NAME = "fashion_classifier"
+LOGGER_NAME = "fashion_classifier.api"
 _HANDLER_MARK = "_fashion_api_handler"
 # LogRecord attributes that are not extra fields
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
@@ -25,6 +25,21 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = g.get("request_id", "-") if has_request_context() else "-"
         return True
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (as logging's last-resort handler does)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,7 +66,7 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> logging.Logg
     logger.setLevel(level.upper())
     for handler in [h for h in logger.handlers if getattr(h, _HANDLER_MARK, False)]:
         logger.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     setattr(handler, _HANDLER_MARK, True)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if as_json else logging.Formatter(TEXT_FORMAT))
