@@ -198,3 +198,79 @@ def _check_row(row: dict, inputs: dict[str, str], out: Path, reference: dict[str
 
 def categories_by_hash(rows: list[dict]) -> dict[str, str]:
     return {r["content_hash"]: r["category"] for r in rows if r["status"] == "success"}
+
+
+# --- a real API server -------------------------------------------------------------------
+BATCH_KEY = "nightly-batch-test-key"
+
+
+class ApiServer:
+    """The project's API under real gunicorn on a free loopback port (own process group)."""
+
+    def __init__(self, folder: Path, workers: int = 2, **settings: str):
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.folder = folder
+        self.env = {k: v for k, v in clean_env().items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        self.env.update({"PORT": str(self.port), "FASHION_HISTORY_DB": str(folder / "api_history.db"),
+                         "FASHION_API_WORKERS": str(workers), "FASHION_API_THREADS": "4",
+                         "FASHION_TRUSTED_KEYS": BATCH_KEY, "FASHION_API_LOG_LEVEL": "WARNING", **settings})
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90) -> ApiServer:
+        import requests
+
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        self.log = open(self.folder / "gunicorn.log", "wb")
+        self.process = subprocess.Popen(
+            [str(gunicorn), "-c", "api/gunicorn.conf.py", "-b", f"127.0.0.1:{self.port}", "api.wsgi:app"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {(self.folder / 'gunicorn.log').read_text()[-2000:]}")
+            try:
+                if requests.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError("the API did not become ready")
+
+    def kill(self) -> None:
+        """``kill -9`` of master and workers at once: the API vanishes mid-request."""
+        import signal
+
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(30)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def __enter__(self) -> ApiServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def phone_photo(source: Path, size=(4000, 3000), quality: int = 90) -> bytes:
+    """A 12-MP phone-size JPEG made from a real product photo."""
+    image = Image.open(source).convert("RGB").resize(size, Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()

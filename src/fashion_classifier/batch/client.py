@@ -23,6 +23,7 @@ from requests.adapters import HTTPAdapter
 from ..history import now_iso
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+MAX_RETRY_AFTER = 30.0  # a rate limit that resets later than this is not worth waiting for
 
 
 class ApiUnavailable(RuntimeError):
@@ -116,6 +117,10 @@ class ApiClient:
             response, last = self._post_once(uploads)
             if response is not None and response.status_code not in RETRYABLE_STATUS:
                 return response
+            wait = _retry_after(response)
+            if wait is not None and wait > MAX_RETRY_AFTER:
+                raise ApiUnavailable(f"/predict_batch is rate-limited for {wait:.0f} s (HTTP 429); "
+                                     "is the batch key (FASHION_BATCH_KEY) one of the API's trusted keys?")
         raise ApiUnavailable(f"/predict_batch failed after {self.retries + 1} attempts: {last}")
 
     def _post_once(self, uploads: Sequence[Upload]) -> tuple[requests.Response | None, str]:
@@ -133,10 +138,9 @@ class ApiClient:
         return response, f"HTTP {response.status_code}"
 
     def _delay(self, attempt: int, last_response: requests.Response | None) -> float:
-        if last_response is not None and last_response.status_code == 429:
-            retry_after = last_response.headers.get("Retry-After", "")
-            if retry_after.isdigit():
-                return min(float(retry_after), 60.0)
+        wait = _retry_after(last_response)
+        if wait is not None:
+            return wait
         base = self.backoff * (2 ** (attempt - 1))
         return base + random.uniform(0, base / 2)  # jitter: workers do not retry in lockstep
 
@@ -154,6 +158,13 @@ class ApiClient:
         if len(results) != expected:
             raise ApiUnavailable(f"/predict_batch returned {len(results)} results for {expected} files")
         return sorted(results, key=lambda r: r.get("index", 0))
+
+
+def _retry_after(response: requests.Response | None) -> float | None:
+    if response is None or response.status_code not in (429, 503):
+        return None
+    value = response.headers.get("Retry-After", "").strip()
+    return float(value) if value.isdigit() else None
 
 
 def _refused(response: requests.Response) -> dict:
