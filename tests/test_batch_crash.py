@@ -63,14 +63,18 @@ def rerun_and_check(base: Path, inputs: dict[str, str], reference: dict, env=Non
     return rows
 
 
-@pytest.mark.parametrize("point", [
-    "after_plan:1", "after_plan:4", "after_move:1", "after_move:7", "before_finish:3", "after_finish:2",
-    "after_csv:1", "after_finalize:1", "after_alerts:1",
+@pytest.mark.parametrize("point, sync_every_chunk", [
+    ("after_plan:1", True), ("after_plan:4", True), ("after_move:1", True), ("after_move:7", True),
+    ("before_finish:3", True), ("after_finish:2", True), ("after_move:20", False), ("after_csv:1", False),
+    ("after_finalize:1", False), ("after_alerts:1", False),
 ])
-def test_kill_at_each_critical_point_then_rerun(tmp_path, reference, point):
+def test_kill_at_each_critical_point_then_rerun(tmp_path, reference, point, sync_every_chunk):
+    """``sync_every_chunk``: the journal marks files done after each chunk; else moved files wait
+    "planned" for the periodic sync (default: 1 s) and recovery must find them in place."""
     inputs = make_inputs(tmp_path / "in")
-    crashed = run_batch(tmp_path / "in", tmp_path / "out", *ARGS,
-                        env=clean_env(FASHION_BATCH_CRASH_AT=point))
+    interval = "0" if sync_every_chunk else "60"
+    env = clean_env(FASHION_BATCH_CRASH_AT=point, FASHION_BATCH_SYNC_INTERVAL_SECONDS=interval)
+    crashed = run_batch(tmp_path / "in", tmp_path / "out", *ARGS, env=env)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     interrupted = db_rows(tmp_path / "out", "SELECT run_id FROM batch_run_state")
     assert len(interrupted) == 1

@@ -115,7 +115,7 @@ class Config:
     stats_window_hours: float = 24.0  # latency percentiles of /stats cover this window
 
     # batch processor
-    batch_chunk_size: int = 32
+    batch_chunk_size: int = 48  # three of the predictor's 16-image buckets per request
     batch_concurrency: int = 4
     min_file_age_seconds: float = 5.0
     api_retries: int = 3
@@ -125,6 +125,7 @@ class Config:
     batch_chunk_bytes: int = 24 * 1024 * 1024  # a chunk also closes at this many bytes (12-MP photos)
     api_backoff_seconds: float = 0.5  # first retry delay, doubled per attempt
     batch_fsync: bool = True  # fsync moved files' folders before the journal says "done"
+    batch_sync_interval_seconds: float = 1.0  # how often that happens (0: after every chunk)
     batch_lock_file: Path = Path("logs/batch.lock")
     report_max_thumbnails: int = 300  # review thumbnails embedded in the HTML report
 

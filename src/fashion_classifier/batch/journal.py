@@ -158,9 +158,9 @@ class Journal:
             " AND state IN (?, ?) ORDER BY id LIMIT 1", (content_hash, exclude_id, DONE, PLANNED))
         return rows[0] if rows else None
 
-    def destination_reserved(self, dest: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM batch_files WHERE dest_path = ? AND state = ? LIMIT 1",
-                                 (dest, PLANNED)).fetchone() is not None
+    def planned_destinations(self) -> set[str]:
+        sql = "SELECT dest_path FROM batch_files WHERE state = ? AND dest_path IS NOT NULL"
+        return {row[0] for row in self.conn.execute(sql, (PLANNED,)).fetchall()}
 
     def kept_source(self, source_path: str, size: int, mtime: float) -> dict | None:
         """A file already processed by copy whose source could not be deleted (left for cleanup)."""

@@ -109,7 +109,11 @@ def _upload_name(row: dict) -> str:
 
 def run_chunks(chunks: list[list[dict]], classifier: Classifier, max_bytes: int,
                concurrency: int) -> Iterator[list[FileOutcome]]:
-    """Yield finished chunks as they complete, keeping ``concurrency`` chunks in flight."""
+    """Yield the outcomes of all chunks finished so far (one list), keeping ``concurrency`` in flight.
+
+    Handing over everything that is ready at once lets the caller commit one
+    journal transaction for several chunks when it has fallen behind.
+    """
     pending = iter(chunks)
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="batch") as pool:
         in_flight: set[Future] = set()
@@ -127,9 +131,8 @@ def run_chunks(chunks: list[list[dict]], classifier: Classifier, max_bytes: int,
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     in_flight.discard(future)
-                refill()
-                for future in done:
-                    yield future.result()
+                refill()  # before handing over: the workers keep going while the caller works
+                yield [outcome for future in done for outcome in future.result()]
         finally:
             for future in in_flight:
                 future.cancel()

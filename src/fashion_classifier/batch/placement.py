@@ -27,7 +27,8 @@ class Placement:
         self.journal = journal
         self.processed_dir = Path(processed_dir)
         self.failed_dir = Path(failed_dir)
-        self._reserved: set[str] = set()
+        # names promised to planned rows: ours, plus any a crashed attempt left (read once)
+        self._reserved: set[str] = journal.planned_destinations()
         self._folders: set[Path] = set()
         self.touched: set[Path] = set()  # folders to fsync before the journal says "done"
 
@@ -43,7 +44,7 @@ class Placement:
         for number in itertools.count(1):
             candidate = name if number == 1 else with_suffix_number(name, number)
             path = str(folder / candidate)
-            if path in self._reserved or os.path.lexists(path) or self.journal.destination_reserved(path):
+            if path in self._reserved or os.path.lexists(path):
                 if number > MAX_RENAMES:
                     raise RuntimeError(f"no free name for {name} in {folder}")
                 continue

@@ -86,6 +86,8 @@ class RunSession:
         self.total = 0
         self.paths_used: set[str] = set()
         self._hashes: dict[str, dict] = {}  # content hash -> row, for duplicates within a chunk
+        self._unsynced: list[dict] = []  # moved, waiting for the next journal sync
+        self._last_sync = time.monotonic()
 
     # --- entry ------------------------------------------------------------------
     def start(self, files) -> RunReport:
@@ -142,13 +144,15 @@ class RunSession:
         chunks = make_chunks(pending, min(self.config.batch_chunk_size, self.config.max_batch_files),
                              self.config.batch_chunk_bytes)
         stream = run_chunks(chunks, classifier, self.config.max_upload_bytes, self.config.batch_concurrency)
-        files = (row for chunk in stream for row in self._handle_chunk(chunk))
+        files = (row for group in stream for row in self._handle_outcomes(group))
         if self.ctx.show_progress:
             files = progress(files, "classify + move", total=len(pending), unit="img")
         for _ in files:
             pass
+        self._flush()
 
-    def _handle_chunk(self, outcomes: list[FileOutcome]) -> list[dict]:
+    def _handle_outcomes(self, outcomes: list[FileOutcome]) -> list[dict]:
+        """Decide (one commit), move, and queue the results for the next sync of the journal."""
         planned, finished = [], []
         for outcome in outcomes:
             row = outcome.row
@@ -164,13 +168,25 @@ class RunSession:
             finished.append(self.placement.move(row))
             crash_point("after_move")
         by_id = {o.row["id"]: o.row for o in outcomes} | {r["id"]: r for r in planned}
-        crash_point("before_finish")
-        self._sync_and_record(finished)
-        crash_point("after_finish")
         for done in finished:
             self._log_file(by_id[done["id"]], done)
-        self.log.flush()
+        self._unsynced += finished
+        if time.monotonic() - self._last_sync >= self.config.batch_sync_interval_seconds:
+            self._flush()
         return finished
+
+    def _flush(self) -> None:
+        """Moves are durable (folders fsynced), then the journal marks them done, in one commit.
+
+        Between two flushes moved files stay "planned" in the journal; a crash
+        there is finished by ``Placement.resolve``, which finds them in place.
+        """
+        crash_point("before_finish")
+        self._sync_and_record(self._unsynced)
+        crash_point("after_finish")
+        self._unsynced = []
+        self._last_sync = time.monotonic()
+        self.log.flush()
 
     def _decide(self, outcome: FileOutcome) -> dict:
         row = dict(outcome.row)

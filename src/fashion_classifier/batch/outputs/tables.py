@@ -1,24 +1,20 @@
-"""``batch_results_<run>.csv`` (Excel-friendly UTF-8 with BOM) and ``.xlsx`` (a sheet per tier)."""
+"""``batch_results_<run>.csv`` (Excel-friendly UTF-8 with BOM) and ``.xlsx`` (a sheet per tier).
+
+Review rows are amber in the spreadsheet (a person must look at them), failures red.
+"""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font, PatternFill
-
 from ...model import AUTO, CHECK, REVIEW, TIER_TITLES
 from .atomic import atomic_path
 from .results import CSV_COLUMNS, ResultRow, RunResults
+from .xlsx_writer import AMBER, HEADER, PLAIN, RED, Sheet, save
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 TEXT_COLUMNS = {"filename", "category", "top2_category", "destination", "error"}
-REVIEW_FILL = PatternFill("solid", fgColor="FFE699")  # amber: a person must look at it
-ERROR_FILL = PatternFill("solid", fgColor="F4B6B6")
-HEADER_FONT = Font(bold=True)
 WIDTHS = {"filename": 34, "category": 14, "confidence": 11, "status": 10, "timestamp": 20, "tier": 14,
           "top2_category": 14, "destination": 48, "content_hash": 20, "error": 40}
 
@@ -43,53 +39,27 @@ def write_csv(path: Path, results: RunResults) -> Path:
 
 
 def write_xlsx(path: Path, results: RunResults) -> Path:
-    """All results (review rows amber, errors red), then one sheet per tier and one of failures."""
-    workbook = Workbook(write_only=True)
-    _sheet(workbook, "All results", results.rows, highlight=True)
+    """All results (review rows amber, failures red), one sheet per tier, and one of failures."""
+    sheets = [_sheet("All results", results.rows, highlight=True)]
     for tier in (AUTO, CHECK, REVIEW):
-        _sheet(workbook, TIER_TITLES[tier], results.in_tier(tier), highlight=False)
-    _sheet(workbook, "failed", results.failures, highlight=False)
+        sheets.append(_sheet(TIER_TITLES[tier], results.in_tier(tier), highlight=False))
+    sheets.append(_sheet("failed", results.failures, highlight=False))
     with atomic_path(path) as tmp:
-        workbook.save(tmp)
+        save(tmp, sheets)
     return path
 
 
-def _sheet(workbook: Workbook, title: str, rows: list[ResultRow], highlight: bool) -> None:
-    sheet = workbook.create_sheet(title)
-    sheet.freeze_panes = "A2"
-    for index, column in enumerate(CSV_COLUMNS):
-        sheet.column_dimensions[chr(ord("A") + index)].width = WIDTHS[column]
-    sheet.auto_filter.ref = f"A1:{chr(ord('A') + len(CSV_COLUMNS) - 1)}{len(rows) + 1}"
-    header = []
-    for column in CSV_COLUMNS:
-        cell = WriteOnlyCell(sheet, value=column)
-        cell.font = HEADER_FONT
-        header.append(cell)
-    sheet.append(header)
+def _sheet(title: str, rows: list[ResultRow], highlight: bool) -> Sheet:
+    sheet = Sheet(title, [WIDTHS[c] for c in CSV_COLUMNS])
+    sheet.append(list(CSV_COLUMNS), HEADER)
     for row in rows:
-        fill = _fill(row) if highlight else None
-        sheet.append([_cell(sheet, value, fill) for value in _xlsx_values(row)])
+        style = _style(row) if highlight else PLAIN
+        sheet.append([row.filename, row.category, round(row.confidence, 4), row.status, row.timestamp,
+                      row.tier_title, row.top2_category, row.destination, row.content_hash, row.error], style)
+    return sheet
 
 
-def _fill(row: ResultRow) -> PatternFill | None:
+def _style(row: ResultRow) -> int:
     if row.status != "success":
-        return ERROR_FILL
-    return REVIEW_FILL if row.tier == REVIEW else None
-
-
-def _xlsx_values(row: ResultRow) -> list:
-    return [row.filename, row.category, round(row.confidence, 4), row.status, row.timestamp,
-            row.tier_title, row.top2_category, row.destination, row.content_hash, row.error]
-
-
-def _cell(sheet, value, fill: PatternFill | None):
-    if isinstance(value, str):
-        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
-    if fill is None and not (isinstance(value, str) and value.startswith("=")):
-        return value  # plain values are much cheaper than styled cells
-    cell = WriteOnlyCell(sheet, value=value)
-    if isinstance(value, str):
-        cell.data_type = "s"  # a text, even if it starts with "="
-    if fill is not None:
-        cell.fill = fill
-    return cell
+        return RED
+    return AMBER if row.tier == REVIEW else PLAIN
