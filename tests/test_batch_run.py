@@ -44,6 +44,9 @@ def nightly(tmp_path_factory):
         image = Image.open(photos[i]).convert("RGB").rotate(90 * (i % 3 + 1), expand=True)
         inputs |= write_file(incoming, name, png_bytes(image))
     inputs |= bad_inputs(incoming)
+    inputs |= write_file(incoming, "huge.jpg", os.urandom(11 * 1024 * 1024))  # over the 10 MB upload limit
+    bomb = Image.new("1", (20000, 20000))  # 400 MP in a few kB: a decompression bomb
+    inputs |= write_file(incoming, "bomb.png", png_bytes(bomb))
     duplicate = photos[0].read_bytes()
     inputs |= write_file(incoming, "20261124/same_photo_again.jpg", duplicate)
     # to be skipped: hidden and partial downloads (the minimum age has its own test)
@@ -65,6 +68,8 @@ def test_every_file_ends_exactly_once_with_the_right_row(nightly):
     assert by_name["not_an_image.jpg"]["status"] == "error"
     assert "not an image" in by_name["not_an_image.jpg"]["error"]
     assert by_name["empty.jpg"]["error"] == "the file is empty"
+    assert "larger than 10485760 bytes" in by_name["huge.jpg"]["error"]
+    assert "too many pixels" in by_name["bomb.png"]["error"]
     duplicate = by_name["20261124/same_photo_again.jpg"]
     first = min((r for r in rows if r["content_hash"] == duplicate["content_hash"]),
                 key=lambda r: r["status"] != "success")
@@ -274,15 +279,12 @@ def test_same_photo_in_a_later_night_is_recognised(tmp_path):
 
 def test_read_only_destination_leaves_files_for_the_next_run(tmp_path):
     """A category folder tree that refuses writes: nothing lost, everything placed on the rerun."""
-    if os.geteuid() == 0 and not shutil.which("setpriv"):
-        pytest.skip("running as root without setpriv: cannot make a folder read-only for the batch")
+    prefix = _without_dac_override()
     incoming, out = tmp_path / "in", tmp_path / "out"
     inputs = copy_photos(incoming, 6) | bad_inputs(incoming)
     processed = out / PROCESSED
     processed.mkdir(parents=True)
     processed.chmod(0o555)
-    # root ignores permissions unless it drops CAP_DAC_OVERRIDE for the batch process
-    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
     try:
         first = run_batch(incoming, out, "--local", prefix=prefix)
     finally:
@@ -305,6 +307,67 @@ def test_read_only_destination_leaves_files_for_the_next_run(tmp_path):
     assert all(r["status"] == "success" for r in placed)
     assert sorted(sha256(p.read_bytes()) for p in (out / PROCESSED).rglob("*.jpg")) == sorted(
         inputs[r["filename"]] for r in photos)
+
+
+def _without_dac_override() -> list[str]:
+    """Root ignores file permissions unless the batch process drops CAP_DAC_OVERRIDE."""
+    if os.geteuid() != 0:
+        return []
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: cannot make a folder read-only for the batch")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_undeletable_sources_are_copied_recorded_and_cleaned_up_later(tmp_path):
+    """Permission errors fall back to copy: the original stays, flagged; no duplicate on the next run."""
+    incoming, out = tmp_path / "in", tmp_path / "out"
+    inputs = copy_photos(incoming, 4)
+    prefix = _without_dac_override()
+    incoming.chmod(0o555)
+    try:
+        first = run_batch(incoming, out, "--local", prefix=prefix)
+        assert first.returncode == 0, first.stderr
+        rows = csv_rows(out)
+        assert all(r["status"] == "success" for r in rows) and len(rows) == 4
+        assert all(sha256((out / r["destination"]).read_bytes()) == inputs[r["filename"]] for r in rows)
+        assert len(remaining_inputs(incoming)) == 4, "the originals could not be removed"
+        methods = {r["move_method"] for r in db_rows(out, "SELECT move_method FROM batch_files")}
+        assert methods == {"copy (source kept)"}
+        summary = json.loads(next((out / RESULTS).glob("summary_*.json")).read_text())
+        assert {k["filename"] for k in summary["sources_kept"]} == set(inputs)
+        html = next((out / RESULTS).glob("batch_report_*.html")).read_text()
+        assert "Left for manual cleanup (4)" in html
+        time.sleep(1.1)
+        second = run_batch(incoming, out, "--local", prefix=prefix)
+        assert second.returncode == 0, second.stderr
+        latest = json.loads(sorted((out / RESULTS).glob("summary_*.json"))[-1].read_text())
+        assert latest["total_processed"] == 0, "already processed: not again, not as duplicates"
+        assert sum("already processed" in s["reason"] for s in latest["skipped"]) == 4
+    finally:
+        incoming.chmod(0o755)
+    time.sleep(1.1)
+    third = run_batch(incoming, out, "--local")
+    assert third.returncode == 0, third.stderr
+    assert remaining_inputs(incoming) == []
+    assert third.stderr.count("batch: removed ") == 4
+    assert len(list((out / PROCESSED).rglob("*.jpg"))) == 4 and not (out / FAILED).exists()
+    assert {r["move_method"] for r in db_rows(out, "SELECT move_method FROM batch_files")} == {"copy"}
+
+
+def test_allow_duplicates_reclassifies_returned_images(tmp_path):
+    """The spec's recovery scenario 2: images moved back to incoming and the batch re-run."""
+    incoming, out = tmp_path / "in", tmp_path / "out"
+    inputs = copy_photos(incoming, 4)
+    assert run_batch(incoming, out, "--local").returncode == 0
+    for path in (out / PROCESSED).rglob("*.jpg"):
+        path.rename(incoming / path.name)
+    time.sleep(1.1)
+    again = run_batch(incoming, out, "--local", "--allow-duplicates")
+    assert again.returncode == 0, again.stderr
+    latest = sorted((out / RESULTS).glob("batch_results_*.csv"))[-1].name
+    rows = [r for r in csv_rows(out) if r["_file"] == latest]
+    assert sorted(r["filename"] for r in rows) == sorted(inputs)
+    assert all(r["status"] == "success" for r in rows)
 
 
 def test_second_concurrent_run_is_refused_and_touches_nothing(tmp_path):
@@ -332,3 +395,15 @@ def test_help_lists_every_option():
     for option in ("--input", "--output-root", "--api-url", "--local", "--dry-run", "--limit",
                    "--concurrency", "--min-age", "--no-fallback", "--chunk-size"):
         assert option in result.stdout
+
+
+def test_broken_history_database_fails_loudly_and_moves_nothing(tmp_path):
+    incoming, out = tmp_path / "in", tmp_path / "out"
+    inputs = copy_photos(incoming, 3)
+    (out / "logs").mkdir(parents=True)
+    (out / "logs" / "execution_history.db").write_bytes(b"this is not a database" * 100)
+    result = run_batch(incoming, out, "--local")
+    assert result.returncode == 1
+    assert "could not run" in result.stderr and "execution-history database" in result.stderr
+    assert sorted(p.name for p in remaining_inputs(incoming)) == sorted(inputs)
+    assert "CRITICAL batch: Batch Processing Failed" in (out / "logs" / "alerts.log").read_text()

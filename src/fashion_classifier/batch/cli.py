@@ -46,6 +46,9 @@ def parser(config: Config) -> argparse.ArgumentParser:
                         f"at most {config.max_batch_files})")
     p.add_argument("--min-age", type=float, metavar="SECONDS",
                    help=f"skip files modified more recently (default: {config.min_file_age_seconds:g})")
+    p.add_argument("--allow-duplicates", dest="duplicate_check", action="store_false",
+                   help="classify photos seen in an earlier run again instead of sending them to failed/ "
+                        "as duplicates (e.g. to re-run returned images)")
     p.add_argument("--no-alerts", dest="alerts", action="store_false", help="send no e-mail/Slack alerts")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or milestones on stderr")
     return p
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     options = BatchOptions(
         input_dir=args.input, output_root=args.output_root, api_url=args.api_url, local=args.local,
         dry_run=args.dry_run, limit=args.limit, concurrency=args.concurrency, chunk_size=args.chunk_size,
-        min_age=args.min_age, fallback=args.fallback, alerts=args.alerts, show_progress=not args.quiet)
+        min_age=args.min_age, fallback=args.fallback, duplicate_check=args.duplicate_check,
+        alerts=args.alerts, show_progress=not args.quiet)
     outcome = run_batch(config, options)
     for report in outcome.runs:
         summary = report.summary
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
               f"{summary['failed']} failed, via {summary['classifier_path']}; "
               f"report {report.outputs.get('html', '')}")
     if outcome.message:
-        print(outcome.message, file=sys.stderr)
+        print(f"batch: {outcome.message}", file=sys.stderr)
     return outcome.exit_code
 
 

@@ -162,6 +162,11 @@ class Journal:
         sql = "SELECT dest_path FROM batch_files WHERE state = ? AND dest_path IS NOT NULL"
         return {row[0] for row in self.conn.execute(sql, (PLANNED,)).fetchall()}
 
+    def source_removed(self, row_id: int, note: str) -> None:
+        with transaction(self.conn):
+            self.conn.execute("UPDATE batch_files SET move_method = 'copy', note = ? WHERE id = ?",
+                              (note, row_id))
+
     def kept_source(self, source_path: str, size: int, mtime: float) -> dict | None:
         """A file already processed by copy whose source could not be deleted (left for cleanup)."""
         rows = self._rows(

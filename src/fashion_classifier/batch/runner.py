@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ..alerts import deliver
-from ..alerts.rules import api_down_alert
+from ..alerts.rules import api_down_alert, failed_run_alert
 from ..config import Config
 from ..history import HistoryDB
 from .classify import Classifier
@@ -24,6 +24,7 @@ from .client import ApiClient
 from .journal import Journal, open_journal
 from .local import LocalClassifier
 from .lock import BatchLocked, RunLock
+from .moves import file_hash
 from .naming import new_run_id
 from .retention import clean
 from .scanning import remove_emptied_folders, scan_incoming
@@ -46,6 +47,7 @@ class BatchOptions:
     chunk_size: int | None = None
     min_age: float | None = None
     fallback: bool | None = None
+    duplicate_check: bool = True  # False: photos seen before are classified again, not flagged
     alerts: bool = True
     show_progress: bool = True
 
@@ -90,13 +92,17 @@ def run_batch(config: Config, options: BatchOptions) -> BatchOutcome:
     try:
         lock = RunLock(config.path("batch_lock_file")).acquire()
     except BatchLocked as exc:
-        print(f"batch: not started: {exc}", file=sys.stderr)
-        return BatchOutcome(EXIT_LOCKED, message=str(exc))
+        return BatchOutcome(EXIT_LOCKED, message=f"not started: {exc}")
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
         return _locked_run(config, options)
     except Terminated:
         return BatchOutcome(EXIT_TERMINATED, message="terminated by SIGTERM; the next run resumes")
+    except Exception as exc:  # outside any run (history database, scan): still say so loudly
+        message = f"✗ could not run: {type(exc).__name__}: {exc}"
+        if options.alerts:
+            deliver(config, None, failed_run_alert(new_run_id(), message))
+        return BatchOutcome(EXIT_FAILED, message=message)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -108,7 +114,8 @@ def _locked_run(config: Config, options: BatchOptions) -> BatchOutcome:
     history = HistoryDB(config.path("history_db"))
     base = Path(options.output_root).resolve() if options.output_root else config.root
     ctx = Context(config, journal, history, lambda: _make_classifier(config, options, history), base,
-                  alerts=options.alerts, show_progress=options.show_progress)
+                  alerts=options.alerts, show_progress=options.show_progress,
+                  duplicate_check=options.duplicate_check)
     outcome = BatchOutcome(EXIT_OK)
     try:
         for run in journal.unfinished_runs():
@@ -132,8 +139,7 @@ def _session(ctx: Context, run_id: str, resumed: bool, outcome: BatchOutcome, fi
         return session.resume() if resumed else session.start(files)
     except Exception as exc:  # recorded by the session (log, batch_runs, CRITICAL alert)
         outcome.exit_code = EXIT_FAILED
-        outcome.message = f"run {run_id} failed: {type(exc).__name__}: {exc}"
-        print(f"batch: {outcome.message}", file=sys.stderr)
+        outcome.message = f"✗ run {run_id} failed: {type(exc).__name__}: {exc}"
         return None
 
 
@@ -143,10 +149,11 @@ def _new_run(ctx: Context, journal: Journal, options: BatchOptions, resumed_any:
     scan = scan_incoming(config.path("incoming_dir"), config.min_file_age_seconds)
     files, kept = [], []
     for candidate in scan.candidates:
-        if journal.kept_source(str(candidate.path), candidate.size, candidate.mtime):
-            kept.append(candidate.rel_name)  # copied earlier; the source could not be deleted
-        else:
+        earlier = journal.kept_source(str(candidate.path), candidate.size, candidate.mtime)
+        if earlier is None:
             files.append(candidate)
+        elif not _finish_kept_copy(journal, earlier, candidate.path):
+            kept.append(candidate.rel_name)  # copied earlier; the source still cannot be deleted
     if options.limit is not None:
         files = files[:max(0, options.limit)]
     ctx.skipped = [{"filename": s.rel_name, "reason": s.reason} for s in scan.skipped] + [
@@ -158,6 +165,20 @@ def _new_run(ctx: Context, journal: Journal, options: BatchOptions, resumed_any:
     report = _session(ctx, run_id, resumed=False, outcome=outcome, files=files)
     remove_emptied_folders(config.path("incoming_dir"), {c.path.parent for c in files})
     return report
+
+
+def _finish_kept_copy(journal: Journal, row: dict, source: Path) -> bool:
+    """Delete a source an earlier run had to leave behind, once that is allowed and its copy is intact."""
+    dest = Path(row["dest_path"])
+    try:
+        if not dest.is_file() or file_hash(dest) != row["content_hash"]:
+            return False
+        os.unlink(source)
+    except OSError:
+        return False
+    journal.source_removed(row["id"], f"{row['note']}; source removed by a later run")
+    print(f"batch: removed {source}, copied to {dest} by run {row['run_id']}", file=sys.stderr)
+    return True
 
 
 def _free_run_id(journal: Journal) -> str:
@@ -230,7 +251,7 @@ def _cleanup(config: Config, outcome: BatchOutcome) -> None:
 
 
 def _on_sigterm(signum, frame) -> None:
-    raise Terminated()
+    raise Terminated("SIGTERM received")
 
 
 def _main_thread() -> bool:

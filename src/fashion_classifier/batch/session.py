@@ -49,6 +49,7 @@ class Context:
     base: Path  # paths in logs and CSV are shown relative to this
     alerts: bool = True
     show_progress: bool = True
+    duplicate_check: bool = True
     skipped: list[dict] = field(default_factory=list)
     _classifier: Classifier | None = None
 
@@ -193,7 +194,7 @@ class RunSession:
         fields = journal_fields(outcome.result, self.tiers)
         row.update(fields, content_hash=outcome.content_hash, classified_by=outcome.classified_by,
                    classified_at=now_iso())
-        if row["status"] == "success" and outcome.content_hash:
+        if row["status"] == "success" and outcome.content_hash and self.ctx.duplicate_check:
             first = self._first_copy(outcome.content_hash, row["id"])
             if first is not None:
                 where = display_path(first["dest_path"], self.ctx.base) if first.get("dest_path") else ""

@@ -30,9 +30,9 @@ def category_bars(counts: dict[str, int], width: int = 640) -> str:
     return "".join(parts)
 
 
-def confidence_histogram(confidences: list[float], check: float, auto: float, bins: int = 10,
+def confidence_histogram(confidences: list[float], check: float, auto: float, bins: int = 20,
                          width: int = 640, height: int = 220) -> str:
-    """Ten bins over 0-100 %, coloured by refund tier, with the two thresholds marked."""
+    """5 % bins (the 70 % and 85 % thresholds fall on bin edges), coloured by refund tier."""
     if not confidences:
         return '<p class="muted">No classified images.</p>'
     counts = [0] * bins
@@ -49,15 +49,16 @@ def confidence_histogram(confidences: list[float], check: float, auto: float, bi
              f'<text x="{left - 6}" y="{top + 10}" text-anchor="end" font-size="11">{peak}</text>',
              f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" font-size="11">0</text>']
     for i, count in enumerate(counts):
-        low = i / bins
+        low = i / bins + 1e-9  # 0.7 must count as 70 %, not 69.99...
         colour = GREEN if low >= auto else AMBER if low >= check else RED
         h = plot_h * count / peak
         x = left + i * step
         parts.append(
             f'<rect x="{x + 2:.1f}" y="{top + plot_h - h:.1f}" width="{step - 4:.1f}" height="{h:.1f}" '
-            f'fill="{colour}"><title>{i * 100 // bins}-{(i + 1) * 100 // bins}%: {count}</title></rect>'
-            f'<text x="{x + step / 2:.1f}" y="{height - 12}" text-anchor="middle" font-size="11">'
-            f'{i * 100 // bins}%</text>')
+            f'fill="{colour}"><title>{i * 100 // bins}-{(i + 1) * 100 // bins}%: {count}</title></rect>')
+        if i % 2 == 0:
+            parts.append(f'<text x="{x:.1f}" y="{height - 12}" text-anchor="middle" font-size="11">'
+                         f'{i * 100 // bins}%</text>')
         if count:
             parts.append(f'<text x="{x + step / 2:.1f}" y="{top + plot_h - h - 3:.1f}" text-anchor="middle" '
                          f'font-size="10" fill="{GREY}">{count}</text>')

@@ -49,6 +49,7 @@ def render(results: RunResults, summary: dict, locations: dict[str, str], max_th
             results.tiers.auto_threshold),
         _review(results.in_tier(REVIEW), max_thumbnails),
         _failures(results.failures),
+        _kept([r for r in results.rows if r.source_kept]),
         _pick_lists(results, locations),
     ]
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -102,6 +103,19 @@ def _failures(rows: list[ResultRow]) -> str:
                      f"<td>{escape(row.error)}</td><td>{escape(where)}</td></tr>")
     lines.append("</table>")
     return head + "".join(lines)
+
+
+def _kept(rows: list[ResultRow]) -> str:
+    if not rows:
+        return ""
+    lines = [f"<h2>Left for manual cleanup ({len(rows)})</h2><p>Classified and copied, but the original "
+             "could not be removed from the incoming folder (permissions). Delete it once the copy is "
+             "checked; the next run also removes it when it can.</p>"
+             "<table><tr><th>File</th><th>Copied to</th><th>Why</th></tr>"]
+    for row in rows:
+        lines.append(f"<tr><td>{escape(row.filename)}</td><td>{escape(row.destination)}</td>"
+                     f"<td>{escape(row.note)}</td></tr>")
+    return "".join(lines) + "</table>"
 
 
 def _pick_lists(results: RunResults, locations: dict[str, str]) -> str:

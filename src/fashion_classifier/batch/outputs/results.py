@@ -31,6 +31,11 @@ class ResultRow:
     error_code: str
     classified_by: str
     note: str
+    move_method: str = ""
+
+    @property
+    def source_kept(self) -> bool:
+        return self.move_method == "copy (source kept)"
 
     @property
     def tier_title(self) -> str:
@@ -117,6 +122,7 @@ def _row(f: dict, base: Path) -> ResultRow:
         error_code=f.get("error_code") or "",
         classified_by=f.get("classified_by") or "",
         note=f.get("note") or "",
+        move_method=f.get("move_method") or "",
     )
 
 

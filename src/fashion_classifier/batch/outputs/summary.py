@@ -34,6 +34,8 @@ def summary_dict(results: RunResults, run: dict, processing_seconds: float, clas
         "confidence_thresholds": {"auto": results.tiers.auto_threshold,
                                   "check": results.tiers.check_threshold},
         "duplicates": len(results.duplicates),
+        "sources_kept": [{"filename": r.filename, "destination": r.destination, "note": r.note}
+                         for r in results.rows if r.source_kept],
         "average_confidence": round(results.average_confidence, 4),
         "run_id": results.run_id,
         "started_at": run.get("started_at"),
