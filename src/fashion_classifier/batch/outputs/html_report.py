@@ -10,6 +10,7 @@ Every clerk-supplied string is HTML-escaped.
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from pathlib import Path
 
@@ -32,6 +33,7 @@ img.thumb{max-width:96px;max-height:96px;border:1px solid #ddd}
 .pick{page-break-inside:avoid}.box{width:18px}
 @media print{h2{page-break-before:always}.cards{page-break-after:avoid}}
 """
+THUMBNAIL_THREADS = 2
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
@@ -80,8 +82,11 @@ def _review(rows: list[ResultRow], max_thumbnails: int) -> str:
         return head + '<p class="muted">Nothing needs manual review.</p>'
     lines = ["<table><tr><th>Photo</th><th>File</th><th>Predicted</th><th class=num>Confidence</th>"
              "<th>Runner-up</th><th>Now in</th></tr>"]
-    for i, row in enumerate(rows):
-        uri = thumbnail_uri(Path(row.dest_abs)) if i < max_thumbnails and row.dest_abs else None
+    with ThreadPoolExecutor(max_workers=THUMBNAIL_THREADS) as pool:  # decoding releases the GIL
+        uris = list(pool.map(thumbnail_uri, [Path(r.dest_abs) for r in rows[:max_thumbnails] if r.dest_abs]))
+    uri_of = dict(zip([r.dest_abs for r in rows[:max_thumbnails] if r.dest_abs], uris, strict=True))
+    for row in rows:
+        uri = uri_of.get(row.dest_abs) if row.dest_abs else None
         image = f'<img class="thumb" alt="" src="{uri}">' if uri else '<span class="muted">–</span>'
         lines.append(f'<tr class="review"><td>{image}</td><td>{escape(row.filename)}</td>'
                      f"<td>{escape(row.category)}</td><td class=num>{row.confidence:.1%}</td>"
