@@ -99,7 +99,8 @@ def cold_start(config: Config, photo: Path, runs: int) -> dict:
 
 def markdown(rows: list[dict], extra: dict, reference: dict, ours: dict) -> str:
     lines = ["| path | p50 ms/image | p95 ms/image | images/s |", "|---|---:|---:|---:|"]
-    lines += [f"| {r['path']} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['images_per_s']:.0f} |" for r in rows]
+    lines += [f"| {r['path']} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['images_per_s']:.0f} |"
+              for r in rows]
     lines += ["", f"- Predictor batch 1 p50 is **{reference['p50_ms'] / ours['p50_ms']:.1f}x** lower than "
                   f"Keras `model.predict` (same run, same photos).",
               f"- Cold start (process start to first prediction, median of {extra['runs']}): "

@@ -122,7 +122,8 @@ def test_cli_help_and_run(mini_dataset, tmp_path):
                                capture_output=True, text=True, check=True).stdout
     assert "--dataset-dir" in help_text and "70/15/15" in help_text
     plot = tmp_path / "dist.png"
-    done = subprocess.run([sys.executable, "-m", "fashion_classifier.data", "--dataset-dir", str(mini_dataset),
+    done = subprocess.run([sys.executable, "-m", "fashion_classifier.data",
+                           "--dataset-dir", str(mini_dataset),
                            "--out", str(tmp_path / "s"), "--plot", str(plot)],
                           capture_output=True, text=True, check=True)
     assert "skipped: 3" in done.stdout and "Sunglasses" in done.stdout

@@ -6,9 +6,9 @@ import io
 
 import numpy as np
 import pytest
+from conftest import image_bytes
 from PIL import Image
 
-from conftest import image_bytes
 from fashion_classifier import imaging
 from fashion_classifier.imaging import (
     CorruptImageError,

@@ -65,3 +65,12 @@ def test_tier_policy_boundaries_and_validation():
     assert [policy.tier(c) for c in (0.85, 0.8499, 0.70, 0.6999)] == ["auto", "check", "check", "review"]
     with pytest.raises(ValueError):
         TierPolicy(0.6, 0.7)
+
+
+def test_temperature_fit_with_mirror_views_uses_their_average():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(3000, 10)) * 2
+    true_probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = np.array([rng.choice(10, p=p) for p in true_probs])
+    view = rescale(true_probs, 0.5)
+    assert fit_temperature([view, view], labels) == pytest.approx(fit_temperature(view, labels), rel=1e-6)

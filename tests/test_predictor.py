@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, real_photos
+
 from fashion_classifier.data.prepare import read_split
 from fashion_classifier.imaging import CorruptImageError, EmptyImageError, ImageError
 from fashion_classifier.labels import CATEGORIES
@@ -90,17 +90,17 @@ def test_concurrent_use_gives_the_sequential_answers(shipped_predictor, test_pho
     with ThreadPoolExecutor(max_workers=6) as pool:
         singles = list(pool.map(lambda d: shipped_predictor.predict_bytes(d).probabilities, test_photos * 3))
         batches = list(pool.map(shipped_predictor.predict_many, [test_photos] * 4))
-    for got, want in zip(singles, sequential * 3):
+    for got, want in zip(singles, sequential * 3, strict=True):
         assert got == pytest.approx(want, abs=1e-5)
     for batch in batches:
-        for got, want in zip(batch, sequential):
+        for got, want in zip(batch, sequential, strict=True):
             assert got.probabilities == pytest.approx(want, abs=1e-5)
 
 
 def test_training_and_serving_preprocess_identically(repo_config, shipped_predictor):
     records = read_split(repo_config.path("splits_dir"), "val")[:25]
     x, _ = load_arrays(records, repo_config.path("dataset_dir"), shipped_predictor.input_size)
-    for record, array in zip(records, x):
+    for record, array in zip(records, x, strict=True):
         served = shipped_predictor.preprocess((repo_config.path("dataset_dir") / record.path).read_bytes())
         assert np.array_equal(served, array)
 
@@ -124,3 +124,15 @@ def test_keras_backend_agrees_with_litert(repo_config, shipped_predictor, test_p
     x = np.stack([shipped_predictor.preprocess(d) for d in test_photos[:16]])
     np.testing.assert_allclose(keras_predictor.predict_arrays(x), shipped_predictor.predict_arrays(x),
                                atol=1e-4)
+
+
+def test_mirror_averaging_is_the_mean_of_both_views(repo_config, shipped_predictor, test_photos):
+    from dataclasses import replace as dc_replace
+
+    x = np.stack([shipped_predictor.preprocess(d) for d in test_photos[:5]])
+    plain_info = dc_replace(shipped_predictor.info, flip_tta=False)
+    plain = Predictor(repo_config.path("model_path"), plain_info, warmup=False)
+    flip_info = dc_replace(shipped_predictor.info, flip_tta=True)
+    flipped = Predictor(repo_config.path("model_path"), flip_info, warmup=False)
+    expected = (plain.predict_arrays(x) + plain.predict_arrays(x[:, :, ::-1])) / 2
+    np.testing.assert_allclose(flipped.predict_arrays(x), expected, atol=1e-6)

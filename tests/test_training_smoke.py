@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
 from fashion_classifier.labels import CATEGORIES
 from fashion_classifier.model import Predictor
 from fashion_classifier.model.predictor import ModelInfo

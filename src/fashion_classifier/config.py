@@ -11,9 +11,9 @@ Project settings use the ``FASHION_`` prefix; a few conventional names
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Mapping
 
 
 def _default_root() -> Path:
@@ -155,11 +155,11 @@ class Config:
         value = Path(getattr(self, name))
         return value if value.is_absolute() else self.root / value
 
-    def with_overrides(self, **changes) -> "Config":
+    def with_overrides(self, **changes) -> Config:
         return replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         env = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):

@@ -101,7 +101,7 @@ def group_duplicates(records: list[Record]) -> tuple[list[Record], list[list[Rec
     for record in records:
         by_hash[record.sha256].append(record)
     kept, conflicts = [], []
-    for digest, members in by_hash.items():
+    for members in by_hash.values():
         group = min(m.id for m in members) if len(members) > 1 else members[0].id
         tagged = [Record(m.id, m.path, m.label, m.sha256, group) for m in members]
         if len({m.label for m in members}) > 1:
@@ -134,7 +134,7 @@ def stratified_group_split(records: list[Record], fractions=(0.70, 0.15, 0.15),
 def _assign_groups(group_ids, groups, fractions, splits) -> None:
     """Greedy: each group goes to the split furthest below its image quota."""
     total = sum(len(groups[g]) for g in group_ids)
-    targets = {name: frac * total for name, frac in zip(SPLITS, fractions)}
+    targets = {name: frac * total for name, frac in zip(SPLITS, fractions, strict=True)}
     filled = Counter()
     for group_id in group_ids:
         name = max(SPLITS, key=lambda s: targets[s] - filled[s])

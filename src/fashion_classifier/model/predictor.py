@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -52,13 +52,16 @@ class ModelInfo:
     input_size: tuple[int, int] = (224, 224)
     labels: tuple[str, ...] = CATEGORIES
     card: dict = field(default_factory=dict)
+    flip_tta: bool = False  # average the prediction with the mirror image's
 
     @classmethod
-    def load(cls, labels_path: Path, card_path: Path) -> "ModelInfo":
-        labels = tuple(json.loads(Path(labels_path).read_text())) if Path(labels_path).is_file() else CATEGORIES
+    def load(cls, labels_path: Path, card_path: Path) -> ModelInfo:
+        labels_file = Path(labels_path)
+        labels = tuple(json.loads(labels_file.read_text())) if labels_file.is_file() else CATEGORIES
         card = json.loads(Path(card_path).read_text()) if Path(card_path).is_file() else {}
         size = tuple(card.get("input_size", {}).get("hw", (224, 224)))
-        return cls(card.get("version", "unknown"), (int(size[0]), int(size[1])), labels, card)
+        return cls(card.get("version", "unknown"), (int(size[0]), int(size[1])), labels, card,
+                   card.get("test_time_augmentation") == "hflip")
 
 
 class _LiteRTBackend:
@@ -142,7 +145,7 @@ class Predictor:
         self.load_seconds = time.perf_counter() - start
 
     @classmethod
-    def from_config(cls, config, backend: str | None = None, warmup: bool = True) -> "Predictor":
+    def from_config(cls, config, backend: str | None = None, warmup: bool = True) -> Predictor:
         backend = backend or config.backend
         path = config.path("keras_model_path" if backend == "keras" else "model_path")
         info = ModelInfo.load(config.path("labels_path"), config.path("model_card_path"))
@@ -169,7 +172,10 @@ class Predictor:
         """uint8 N x H x W x 3 -> probabilities N x 10."""
         if x.ndim == 3:
             x = x[None]
-        return self._backend(x)
+        if not self.info.flip_tta:
+            return self._backend(x)
+        probs = self._backend(np.concatenate([x, x[:, :, ::-1]]))
+        return (probs[: len(x)] + probs[len(x):]) / 2
 
     def to_prediction(self, probabilities: np.ndarray) -> Prediction:
         order = np.argsort(probabilities)[::-1]
@@ -178,7 +184,7 @@ class Predictor:
         return Prediction(
             category=self.labels[best],
             confidence=confidence,
-            probabilities={label: float(p) for label, p in zip(self.labels, probabilities)},
+            probabilities={label: float(p) for label, p in zip(self.labels, probabilities, strict=True)},
             top3=[(self.labels[int(i)], float(probabilities[int(i)])) for i in order[:3]],
             tier=self.tiers.tier(confidence),
             model_version=self.version,
@@ -198,6 +204,6 @@ class Predictor:
             except ImageError as exc:
                 results[i] = exc
         if arrays:
-            for i, probs in zip(good, self.predict_arrays(np.stack(arrays))):
+            for i, probs in zip(good, self.predict_arrays(np.stack(arrays)), strict=True):
                 results[i] = self.to_prediction(probs)
         return results  # type: ignore[return-value]

@@ -17,12 +17,24 @@ def nll(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)).mean())
 
 
-def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
-    """The T minimising validation NLL (coarse grid, then a fine one around the best)."""
-    grid = np.linspace(0.3, 4.0, 75)
-    best = min(grid, key=lambda t: nll(rescale(probs, t), labels))
-    fine = np.linspace(max(0.05, best - 0.05), best + 0.05, 41)
-    return float(min(fine, key=lambda t: nll(rescale(probs, t), labels)))
+def average_views(views: list[np.ndarray], temperature: float = 1.0) -> np.ndarray:
+    """Mean of several views' (e.g. an image and its mirror) tempered probabilities."""
+    return np.mean([rescale(v, temperature) for v in views], axis=0)
+
+
+def fit_temperature(probs: np.ndarray | list[np.ndarray], labels: np.ndarray) -> float:
+    """The T minimising validation NLL (coarse grid, then a fine one around the best).
+
+    With a list of views, T is applied to each view before averaging, exactly as a
+    temperature folded into the head acts on a test-time-augmented prediction.
+    """
+    views = probs if isinstance(probs, list) else [probs]
+
+    def loss(t):
+        return nll(average_views(views, t), labels)
+
+    best = min(np.linspace(0.3, 4.0, 75), key=loss)
+    return float(min(np.linspace(max(0.05, best - 0.05), best + 0.05, 41), key=loss))
 
 
 def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> list[dict]:
@@ -30,7 +42,7 @@ def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) ->
     correct = probs.argmax(axis=1) == labels
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     bins = []
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
         inside = (confidence > low) & (confidence <= high)
         count = int(inside.sum())
         bins.append({"low": float(low), "high": float(high), "count": count,

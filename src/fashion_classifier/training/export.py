@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import __version__
@@ -45,7 +45,7 @@ def save_all(model, size, config, out_dir: Path, training: dict) -> dict:
     save_keras(model, out_dir / KERAS_NAME)
     (out_dir / TFLITE_NAME).write_bytes(to_tflite(model))
     (out_dir / LABELS_NAME).write_text(json.dumps(list(CATEGORIES), indent=2) + "\n")
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     report_path = config.path("splits_dir") / "report.json"
     data_report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     card = {
@@ -61,6 +61,7 @@ def save_all(model, size, config, out_dir: Path, training: dict) -> dict:
                          "scales to [-1, 1] (MobileNetV2 preprocess_input)",
         "labels": list(CATEGORIES),
         "temperature": training["temperature"],
+        "test_time_augmentation": training.get("test_time_augmentation", "none"),
         "temperature_note": "softmax temperature fitted on val, folded into the head weights",
         "data": {"dataset": str(config.dataset_dir), "data_hash": data_report.get("data_hash"),
                  "counts": data_report.get("counts"), "split_seed": data_report.get("seed")},

@@ -32,11 +32,11 @@ def plot_class_distribution(counts: dict[str, dict[str, int]], path: Path) -> Pa
     fig, ax = plt.subplots(figsize=(10, 4.5))
     x = np.arange(len(CATEGORIES))
     bottom = np.zeros(len(CATEGORIES))
-    for split, color in zip(("train", "val", "test"), ("#4c72b0", "#dd8452", "#55a868")):
+    for split, color in zip(("train", "val", "test"), ("#4c72b0", "#dd8452", "#55a868"), strict=True):
         values = np.array([counts[split][c] for c in CATEGORIES])
         ax.bar(x, values, bottom=bottom, label=split, color=color)
         bottom += values
-    for xi, total in zip(x, bottom):
+    for xi, total in zip(x, bottom, strict=True):
         ax.text(xi, total, f"{int(total)}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, CATEGORIES, rotation=30, ha="right")
     ax.set_ylabel("images")
@@ -88,7 +88,7 @@ def plot_category_performance(per_class: dict[str, dict[str, float]], path: Path
     fig, ax = plt.subplots(figsize=(10, 4.5))
     x = np.arange(len(CATEGORIES))
     width = 0.27
-    for offset, metric in zip((-width, 0, width), ("precision", "recall", "f1")):
+    for offset, metric in zip((-width, 0, width), ("precision", "recall", "f1"), strict=True):
         ax.bar(x + offset, [per_class[c][metric] for c in CATEGORIES], width, label=metric)
     ax.set_xticks(x, CATEGORIES, rotation=30, ha="right")
     low = min(min(per_class[c][m] for c in CATEGORIES) for m in ("precision", "recall", "f1"))

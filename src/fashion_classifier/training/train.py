@@ -11,7 +11,6 @@ the test split through the same Predictor that serves it.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -58,12 +57,16 @@ def train_head(tf, keras, model, features, labels, val_features, val_labels, epo
     return history.history
 
 
-def dataset(tf, x, y, batch, augment=None, shuffle=False, seed=0):
+def dataset(tf, x, y, batch, augment=None, shuffle=False, seed=0, mirror=False):
+    """uint8 arrays -> float batches, converted per batch (the float copy of the whole
+    training set would take gigabytes)."""
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch)
     ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE)
+    if mirror:
+        ds = ds.map(lambda a, b: (tf.reverse(a, axis=[2]), b))
     if augment is not None:
         ds = ds.map(lambda a, b: (tf.clip_by_value(augment(a, training=True), 0.0, 255.0), b),
                     num_parallel_calls=tf.data.AUTOTUNE)
@@ -87,11 +90,28 @@ def fine_tune(tf, keras, model, train, val, size, first_block, epochs, lr, seed)
     return history.history
 
 
+def calibrate(tf, model, val) -> dict:
+    """Decide mirror test-time augmentation on val accuracy, then fit and fold the temperature."""
+    from .calibration import fit_temperature
+    from .model import fold_temperature
+
+    plain = model.predict(dataset(tf, *val, 128), verbose=0)
+    mirror = model.predict(dataset(tf, *val, 128, mirror=True), verbose=0)
+    acc_plain = float((plain.argmax(1) == val[1]).mean())
+    acc_hflip = float(((plain + mirror).argmax(1) == val[1]).mean())
+    use_flip = acc_hflip > acc_plain
+    temperature = fit_temperature([plain, mirror] if use_flip else plain, val[1])
+    log.info("val accuracy %.4f, with mirror averaging %.4f -> %s; temperature %.3f", acc_plain, acc_hflip,
+             "mirror averaging on" if use_flip else "single view", temperature)
+    fold_temperature(model, temperature)
+    return {"temperature": temperature, "test_time_augmentation": "hflip" if use_flip else "none",
+            "val_accuracy_single_view": acc_plain, "val_accuracy_hflip": acc_hflip}
+
+
 def run(config: Config, size: tuple[int, int], head_epochs: int, tune_epochs: int, first_block: int,
         lr: float, train_limit: int | None, out_dir: Path, plots_dir: Path) -> dict:
     from . import export
-    from .calibration import fit_temperature
-    from .model import build_classifier, feature_extractor, fold_temperature
+    from .model import build_classifier, feature_extractor
 
     tf, keras = init_tensorflow(config.seed)
     started = time.time()
@@ -104,9 +124,9 @@ def run(config: Config, size: tuple[int, int], head_epochs: int, tune_epochs: in
 
     log.info("stage 1: caching backbone features (train with mirrored copies, val)")
     extractor = feature_extractor(model)
-    x_both = np.concatenate([train[0], train[0][:, :, ::-1]])
-    f_train = extractor.predict(x_both.astype(np.float32), batch_size=128, verbose=2)
-    f_val = extractor.predict(val[0].astype(np.float32), batch_size=128, verbose=2)
+    f_train = np.concatenate([extractor.predict(dataset(tf, *train, 128, mirror=m), verbose=2)
+                              for m in (False, True)])
+    f_val = extractor.predict(dataset(tf, *val, 128), verbose=2)
     history = train_head(tf, keras, model, f_train, np.concatenate([train[1], train[1]]),
                          f_val, val[1], head_epochs, config.seed)
     head_epochs_run = len(history["loss"])
@@ -117,10 +137,7 @@ def run(config: Config, size: tuple[int, int], head_epochs: int, tune_epochs: in
         for key in history:
             history[key] = list(history[key]) + list(tuned.get(key, []))
 
-    val_probs = model.predict(val[0].astype(np.float32), batch_size=128, verbose=0)
-    temperature = fit_temperature(val_probs, val[1])
-    log.info("temperature on val: %.3f", temperature)
-    fold_temperature(model, temperature)
+    calibration = calibrate(tf, model, val)
 
     from .plots import plot_training_history
 
@@ -132,7 +149,7 @@ def run(config: Config, size: tuple[int, int], head_epochs: int, tune_epochs: in
         "train_images": int(len(train[0])), "val_images": int(len(val[0])),
         "final_val_accuracy": float(history["val_accuracy"][-1]),
         "best_val_accuracy": float(max(history["val_accuracy"])),
-        "temperature": float(temperature),
+        **calibration,
         "history": {k: [float(v) for v in vals] for k, vals in history.items()},
     }
     return export.save_all(model, size, config, out_dir, training_facts)
