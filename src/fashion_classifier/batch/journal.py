@@ -151,12 +151,17 @@ class Journal:
             if run_id is not None and active_seconds is not None:
                 self._set_progress(run_id, active_seconds, classifier_path)
 
-    def first_success_with_hash(self, content_hash: str, exclude_id: int) -> dict | None:
-        """An earlier file with the same content that was classified (and placed or about to be)."""
-        rows = self._rows(
-            "SELECT * FROM batch_files WHERE content_hash = ? AND status = 'success' AND id != ?"
-            " AND state IN (?, ?) ORDER BY id LIMIT 1", (content_hash, exclude_id, DONE, PLANNED))
-        return rows[0] if rows else None
+    def first_successes(self, hashes: Iterable[str]) -> dict[str, dict]:
+        """content hash -> the first file with that content that was classified (placed or planned)."""
+        found: dict[str, dict] = {}
+        unique = sorted(set(hashes))
+        for start in range(0, len(unique), 500):  # stay under SQLite's parameter limit
+            part = unique[start:start + 500]
+            for row in self._rows(
+                    f"SELECT * FROM batch_files WHERE content_hash IN ({', '.join('?' for _ in part)})"
+                    " AND status = 'success' AND state IN (?, ?) ORDER BY id", (*part, DONE, PLANNED)):
+                found.setdefault(row["content_hash"], row)
+        return found
 
     def planned_destinations(self) -> set[str]:
         sql = "SELECT dest_path FROM batch_files WHERE state = ? AND dest_path IS NOT NULL"
@@ -167,13 +172,11 @@ class Journal:
             self.conn.execute("UPDATE batch_files SET move_method = 'copy', note = ? WHERE id = ?",
                               (note, row_id))
 
-    def kept_source(self, source_path: str, size: int, mtime: float) -> dict | None:
-        """A file already processed by copy whose source could not be deleted (left for cleanup)."""
-        rows = self._rows(
-            "SELECT * FROM batch_files WHERE source_path = ? AND size = ? AND mtime = ? AND state = ?"
-            " AND move_method = 'copy (source kept)' ORDER BY id DESC LIMIT 1",
-            (source_path, size, mtime, DONE))
-        return rows[0] if rows else None
+    def kept_sources(self) -> dict[tuple[str, int, float], dict]:
+        """Files processed by copy whose source could not be deleted: (path, size, mtime) -> row."""
+        rows = self._rows("SELECT * FROM batch_files WHERE state = ? AND move_method = 'copy (source kept)'"
+                          " ORDER BY id", (DONE,))
+        return {(r["source_path"], r["size"], r["mtime"]): r for r in rows}
 
 
 def open_journal(path: Path) -> Journal:

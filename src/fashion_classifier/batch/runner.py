@@ -148,8 +148,9 @@ def _new_run(ctx: Context, journal: Journal, options: BatchOptions, resumed_any:
     config = ctx.config
     scan = scan_incoming(config.path("incoming_dir"), config.min_file_age_seconds)
     files, kept = [], []
+    kept_sources = journal.kept_sources()
     for candidate in scan.candidates:
-        earlier = journal.kept_source(str(candidate.path), candidate.size, candidate.mtime)
+        earlier = kept_sources.get((str(candidate.path), candidate.size, candidate.mtime))
         if earlier is None:
             files.append(candidate)
         elif not _finish_kept_copy(journal, earlier, candidate.path):

@@ -86,7 +86,7 @@ class RunSession:
         self.previous_seconds = 0.0
         self.total = 0
         self.paths_used: set[str] = set()
-        self._hashes: dict[str, dict] = {}  # content hash -> row, for duplicates within a chunk
+        self._seen: dict[str, dict] = {}  # content hash -> first classified row with it (duplicates)
         self._unsynced: list[dict] = []  # moved, waiting for the next journal sync
         self._last_sync = time.monotonic()
 
@@ -155,6 +155,9 @@ class RunSession:
     def _handle_outcomes(self, outcomes: list[FileOutcome]) -> list[dict]:
         """Decide (one commit), move, and queue the results for the next sync of the journal."""
         planned, finished = [], []
+        if self.ctx.duplicate_check:  # one query for the whole group
+            self._seen.update(self.journal.first_successes(
+                o.content_hash for o in outcomes if o.content_hash and o.content_hash not in self._seen))
         for outcome in outcomes:
             row = outcome.row
             if outcome.result.get("status") == VANISHED:
@@ -195,7 +198,7 @@ class RunSession:
         row.update(fields, content_hash=outcome.content_hash, classified_by=outcome.classified_by,
                    classified_at=now_iso())
         if row["status"] == "success" and outcome.content_hash and self.ctx.duplicate_check:
-            first = self._first_copy(outcome.content_hash, row["id"])
+            first = self._seen.get(outcome.content_hash)
             if first is not None:
                 where = display_path(first["dest_path"], self.ctx.base) if first.get("dest_path") else ""
                 row.update(status="duplicate", error_code="duplicate", duplicate_of=first["id"],
@@ -203,13 +206,9 @@ class RunSession:
                                  + (f", now {where})" if where else ")"))
         folder = self.placement.folder_for(row["status"], row.get("category"))
         row["dest_path"] = self.placement.destination(row, folder)
-        if row["status"] == "success":
-            self._hashes[outcome.content_hash] = row
+        if row["status"] == "success" and outcome.content_hash:
+            self._seen.setdefault(outcome.content_hash, row)
         return row
-
-    def _first_copy(self, content_hash: str, row_id: int) -> dict | None:
-        earlier = self._hashes.get(content_hash)
-        return earlier if earlier is not None else self.journal.first_success_with_hash(content_hash, row_id)
 
     def _sync_and_record(self, finished: list[dict]) -> None:
         if self.config.batch_fsync:
