@@ -17,6 +17,7 @@ from batch_support import (
     RESULTS,
     bad_inputs,
     check_exactly_once,
+    clean_env,
     copy_photos,
     csv_rows,
     db_rows,
@@ -407,3 +408,23 @@ def test_broken_history_database_fails_loudly_and_moves_nothing(tmp_path):
     assert "could not run" in result.stderr and "execution-history database" in result.stderr
     assert sorted(p.name for p in remaining_inputs(incoming)) == sorted(inputs)
     assert "CRITICAL batch: Batch Processing Failed" in (out / "logs" / "alerts.log").read_text()
+
+
+def test_retention_runs_with_the_batch(tmp_path):
+    incoming, out = tmp_path / "in", tmp_path / "out"
+    copy_photos(incoming, 2)
+    results, logs = out / RESULTS, out / "logs"
+    results.mkdir(parents=True)
+    logs.mkdir(parents=True)
+    expired = [results / "batch_results_20200101_020000.csv", results / "summary_20200101_020000.json",
+               logs / "batch_20200101_020000.log"]
+    recent_name = time.strftime("%Y%m%d_020000", time.localtime(time.time() - 5 * 86400))
+    kept = [results / f"batch_results_{recent_name}.csv", logs / f"batch_{recent_name}.log",
+            logs / "cron_batch.log"]
+    for path in expired + kept:
+        path.write_text("old")
+    result = run_batch(incoming, out, "--local", env=clean_env(FASHION_LOGS_RETENTION_DAYS="30"))
+    assert result.returncode == 0, result.stderr
+    assert "retention removed 3 expired files" in result.stderr
+    assert not any(p.exists() for p in expired) and all(p.exists() for p in kept)
+    assert len(list(results.glob("batch_results_*.csv"))) == 2, "this run's own results stay"
