@@ -51,6 +51,7 @@ _PATH_FIELDS = {
     "labels_path", "model_card_path", "incoming_dir", "processed_dir", "failed_dir",
     "results_dir", "batch_results_dir", "reports_dir", "visualizations_dir", "logs_dir",
     "history_db", "locations_file", "api_keys_file",
+    "monitoring_state_dir", "exports_dir", "category_codes_file", "corrections_dir", "dashboard_users_file",
 }
 
 
@@ -149,6 +150,24 @@ class Config:
     # retention
     results_retention_days: int = 30
     logs_retention_days: int = 90
+
+    # monitoring (monitoring/*.py) and the dashboard
+    health_check_timeout_seconds: float = 5.0
+    health_check_failures_to_alert: int = 3  # consecutive failed checks before "API Down"
+    health_check_slow_seconds: float = 2.0  # a slower /health answer is a warning
+    monitoring_state_dir: Path = Path("logs/monitoring")  # what the cron checks remember between runs
+    batch_schedule_time: str = "02:00"  # the crontab's nightly start, shown as "Next Scheduled Run"
+    alert_min_free_disk_gb: float = 5.0
+    exports_dir: Path = Path("exports")
+    category_codes_file: Path = Path("config/category_codes.json")
+    corrections_dir: Path = Path("data/corrections")
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8050
+    dashboard_refresh_seconds: int = 30
+    dashboard_users_file: Path | None = None  # "name:password-hash" lines; set: login required
+    dashboard_api_keys: tuple[str, ...] = ()  # X-API-Key access for scripts; set: key or login required
+    dashboard_secret_key: str = ""  # signs the login cookie; empty: random per process
+    dashboard_allow_open: bool = False  # serve without login on a non-loopback address
 
     def path(self, name: str) -> Path:
         """A path setting resolved against ``root``."""

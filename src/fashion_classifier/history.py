@@ -135,6 +135,43 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS idx_batch_files_source ON batch_files(source_path);
     CREATE INDEX IF NOT EXISTS idx_batch_files_dest ON batch_files(dest_path);
     """,
+    # 4 -> 5: monitoring. The clerk's review decisions (fashion_classifier.review: one per
+    # reviewed photo, written "planned" before its file moves, like the batch journal) and
+    # the log of the cron health checks of the API (fashion_classifier.monitoring.api_health)
+    """
+    CREATE TABLE IF NOT EXISTS review_decisions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        batch_file_id INTEGER NOT NULL UNIQUE,
+        run_id TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        content_hash TEXT,
+        tier TEXT,
+        confidence REAL,
+        old_category TEXT NOT NULL,
+        new_category TEXT NOT NULL,
+        action TEXT NOT NULL,
+        reviewer TEXT NOT NULL,
+        decided_at TEXT NOT NULL,
+        old_path TEXT NOT NULL,
+        new_path TEXT,
+        state TEXT NOT NULL,
+        move_method TEXT,
+        note TEXT
+    );
+    CREATE INDEX IF NOT EXISTS idx_review_decisions_run ON review_decisions(run_id);
+    CREATE INDEX IF NOT EXISTS idx_review_decisions_time ON review_decisions(decided_at);
+    CREATE TABLE IF NOT EXISTS health_checks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        timestamp TEXT NOT NULL,
+        target TEXT NOT NULL,
+        ok BOOLEAN NOT NULL,
+        status_code INTEGER,
+        response_time REAL,
+        detail TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX IF NOT EXISTS idx_health_checks_timestamp ON health_checks(timestamp);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
