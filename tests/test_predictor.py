@@ -41,6 +41,8 @@ def test_artifacts_match_the_model_card(repo_config, shipped_predictor):
 
 
 def test_committed_real_photos_get_their_labels(shipped_predictor):
+    """Regression guard: 3 photos per class, drawn at random (seed 2026) from the test-split
+    photos the shipped model labels correctly; a retrained model must still get them right."""
     photos = real_photos()
     assert {label for label, _ in photos} == set(CATEGORIES)
     wrong = []

@@ -117,8 +117,10 @@ class _KerasBackend:
         shape = self._model.input_shape
         self.input_size = (int(shape[1]), int(shape[2]))
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self._model(x.astype(np.float32), training=False))
+    def __call__(self, x: np.ndarray, chunk: int = 32) -> np.ndarray:
+        # eager calls on big batches hold every activation at once: gigabytes
+        return np.concatenate([np.asarray(self._model(x[i:i + chunk].astype(np.float32), training=False))
+                               for i in range(0, len(x), chunk)])
 
 
 class Predictor:
