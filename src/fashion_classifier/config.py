@@ -69,7 +69,7 @@ class Config:
     labels_path: Path = Path("models/labels.json")
     model_card_path: Path = Path("models/model_card.json")
     backend: str = "litert"  # "litert" (default, no TensorFlow) or "keras"
-    inference_threads: int = 0  # 0: one per core
+    inference_threads: int = 0  # LiteRT threads per interpreter; 0: one per core
     seed: int = 1337
 
     # refund tiers

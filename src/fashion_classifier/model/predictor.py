@@ -9,6 +9,7 @@ Loaded once, warmed up, thread-safe, batch-capable. Images go through
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -78,7 +79,8 @@ class _LiteRTBackend:
 
     @staticmethod
     def _make(interpreter_cls, content, threads, batch):
-        interpreter = interpreter_cls(model_content=content, num_threads=threads or None)
+        # LiteRT's default is one thread; a photo at a time wants every core
+        interpreter = interpreter_cls(model_content=content, num_threads=threads or os.cpu_count() or 1)
         input_index = interpreter.get_input_details()[0]["index"]
         if batch != 1:
             shape = list(interpreter.get_input_details()[0]["shape"])
