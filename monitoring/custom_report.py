@@ -1,0 +1,20 @@
+#!/usr/bin/env python3
+"""Batch report for a custom date range: HTML with charts and CSV in results/reports/.
+
+    python monitoring/custom_report.py --help
+
+All logic lives in ``fashion_classifier.monitoring.reports``; this works from the project root
+with or without the package installed.
+"""
+
+import sys
+from pathlib import Path
+
+try:
+    from fashion_classifier.monitoring.reports import custom_main
+except ImportError:  # not installed: use the checkout's src/
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from fashion_classifier.monitoring.reports import custom_main
+
+if __name__ == "__main__":
+    sys.exit(custom_main())

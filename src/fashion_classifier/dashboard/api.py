@@ -1,0 +1,105 @@
+"""JSON and file endpoints: overview, review queue and decisions, photos, CSV exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request, send_file
+
+from ..monitoring.history_report import csv_table
+from ..monitoring.queries import History
+from ..review import ReviewError, decide, export_corrections, pending_items, queue_counts
+from ..review.queue import in_processed
+from .data import as_json, overview
+from .pages import _days
+from .photos import jpeg
+
+bp = Blueprint("api", __name__)
+
+
+def _ctx():
+    return current_app.config["FASHION"], current_app.extensions["dashboard_db"]
+
+
+@bp.get("/api/overview")
+def api_overview():
+    config, db = _ctx()
+    return jsonify(as_json(overview(config, db, _days())))
+
+
+@bp.get("/api/review/items")
+def review_items():
+    config, db = _ctx()
+    limit = request.args.get("limit", type=int)
+    folder = config.path("processed_dir")
+    items = pending_items(db, folder, limit=limit)
+    return jsonify({"items": [i.as_json() for i in items], "counts": queue_counts(db, folder)})
+
+
+@bp.post("/api/review/items/<int:item_id>")
+def review_decide(item_id: int):
+    config, db = _ctx()
+    body = request.get_json(silent=True) or {}
+    reviewer = g.get("user") or body.get("reviewer", "")  # a logged-in clerk cannot be someone else
+    try:
+        decision = decide(db, config.path("processed_dir"), item_id, str(body.get("category", "")), reviewer)
+    except ReviewError as exc:
+        return jsonify({"error": str(exc)}), exc.status
+    current_app.logger.info("review: %s %s %s -> %s", decision.reviewer, decision.action,
+                            decision.old_category, decision.new_category)
+    counts = queue_counts(db, config.path("processed_dir"))
+    return jsonify({"decision": decision.as_json(), "counts": counts}), 201
+
+
+@bp.get("/review/photo/<int:item_id>")
+def review_photo(item_id: int):
+    config, db = _ctx()
+    rows = db.execute("SELECT f.dest_path, d.new_path FROM batch_files f LEFT JOIN review_decisions d"
+                      " ON d.batch_file_id = f.id AND d.state = 'done'"
+                      " WHERE f.id = ? AND f.status = 'success'", (item_id,))
+    if not rows:
+        abort(404)
+    path = Path(rows[0]["new_path"] or rows[0]["dest_path"] or "")
+    if not in_processed(path, config.path("processed_dir")):  # only photos in processed_batches
+        abort(404)
+    data = jpeg(path, request.args.get("size", "thumb"), config.max_image_pixels)
+    if data is None:
+        abort(404)
+    response = send_file(io.BytesIO(data), mimetype="image/jpeg", max_age=3600)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@bp.post("/api/review/export")
+def review_export():
+    config, db = _ctx()
+    body = request.get_json(silent=True) or {}
+    result = export_corrections(db, config.path("corrections_dir"), bool(body.get("corrected_only")))
+    return jsonify({"rows": result.rows, "corrected": result.corrected, "confirmed": result.confirmed,
+                    "missing": result.missing, "csv": str(result.csv_path)})
+
+
+@bp.get("/review/corrections.csv")
+def corrections_csv():
+    config, _ = _ctx()
+    path = config.path("corrections_dir") / "corrections.csv"
+    if not path.is_file():
+        abort(404, "no export yet: press 'Export corrections' first")
+    return send_file(path, mimetype="text/csv", as_attachment=True, download_name="corrections.csv")
+
+
+@bp.get("/export/history.csv")
+def history_csv():
+    _, db = _ctx()
+    days = _days()
+    start = (datetime.now() - timedelta(days=days)).date().isoformat()
+    head, rows = csv_table(History(db).runs_between(start, "9999"))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(head)
+    writer.writerows(rows)
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="batch_history_{days}d.csv"'})

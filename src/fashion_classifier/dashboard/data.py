@@ -1,0 +1,82 @@
+"""What the dashboard shows, read from the execution history (and one live probe of the API)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from ..config import Config
+from ..history import HistoryDB
+from ..monitoring.api_health import Probe, probe
+from ..monitoring.queries import History, Run, daily, totals
+from ..review import queue_counts
+
+PROBE_TIMEOUT = 2.0  # the page must not hang on a dead API
+RANGES = (7, 30, 90)
+
+
+@dataclass
+class Overview:
+    now: datetime
+    days: int
+    api: Probe
+    api_calls: dict  # last 24 h: totals and response times of the API's own records
+    latency_hours: list[tuple[str, float, int]]
+    checks: list[dict]  # cron health checks, last 24 h
+    last_run: Run | None
+    runs: list[Run]
+    period: dict  # totals over the range
+    week: dict  # totals over the last 7 days
+    daily: list[tuple[date, dict]]
+    alerts: list[dict]
+    queue: dict
+
+    @property
+    def uptime(self) -> float | None:
+        """Share of the cron health checks of the last 24 h that passed."""
+        return 100.0 * sum(bool(c["ok"]) for c in self.checks) / len(self.checks) if self.checks else None
+
+    @property
+    def last_check(self) -> dict | None:
+        return self.checks[-1] if self.checks else None
+
+
+def overview(config: Config, db: HistoryDB, days: int, now: datetime | None = None) -> Overview:
+    now = now or datetime.now()
+    days = days if days in RANGES else RANGES[0]
+    history = History(db)
+    first = now.date() - timedelta(days=days - 1)
+    runs = history.runs_between(first.isoformat(), "9999")
+    week_start = (now - timedelta(days=7)).isoformat(timespec="seconds")
+    day_ago = (now - timedelta(hours=24)).isoformat(timespec="seconds")
+    return Overview(
+        now=now, days=days,
+        api=probe(config.api_url, "/health", min(PROBE_TIMEOUT, config.health_check_timeout_seconds)),
+        api_calls=history.api_calls(day_ago), latency_hours=history.api_latency_by_hour(day_ago),
+        checks=history.health_checks(day_ago), last_run=history.last_run(), runs=runs, period=totals(runs),
+        week=totals([r for r in runs if r.timestamp.isoformat() >= week_start]),
+        daily=daily(runs, first, now.date()), alerts=history.recent_alerts(10),
+        queue=queue_counts(db, config.path("processed_dir")))
+
+
+def as_json(o: Overview) -> dict:
+    """The overview for scripts (GET /api/overview)."""
+    last = o.last_run
+    return {
+        "generated": o.now.isoformat(timespec="seconds"), "days": o.days,
+        "api": {"up": o.api.ok, "status_code": o.api.status_code, "seconds": round(o.api.seconds, 4),
+                "detail": o.api.detail, "calls_24h": o.api_calls, "uptime_24h": o.uptime},
+        "last_run": None if last is None else {
+            "run_id": last.run_id, "timestamp": last.timestamp.isoformat(), "status": last.status,
+            "total_images": last.total, "successful": last.successful, "failed": last.failed,
+            "success_rate": last.success_rate, "duration_seconds": last.duration,
+            "categories": dict(last.categories)},
+        "period": _plain(o.period), "last_7_days": _plain(o.week),
+        "daily": [{"date": d.isoformat(), **_plain(t)} for d, t in o.daily],
+        "alerts": [{k: a[k] for k in ("timestamp", "severity", "subject", "source")} for a in o.alerts],
+        "review_queue": o.queue,
+    }
+
+
+def _plain(t: dict) -> dict:
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in t.items()}

@@ -1,0 +1,66 @@
+"""The dashboard's charts, rendered on the server as inline SVG (the page refreshes them as HTML)."""
+
+from __future__ import annotations
+
+from ..batch.outputs.charts import category_bars
+from ..labels import CATEGORIES
+from ..model import TIER_TITLES
+from ..monitoring import svg
+from ..monitoring.queries import TIER_KEYS
+from .data import Overview
+
+
+def charts(o: Overview) -> dict[str, str]:
+    labels = [f"{d:%a %d}" if o.days <= 7 else f"{d:%m-%d}" for d, _ in o.daily]
+    days = [t for _, t in o.daily]
+    seen = [c for c in CATEGORIES if o.period["categories"][c]]
+    return {
+        "api_latency": _latency(o),
+        "volume": svg.bar_chart("volume", labels, [t["images"] for t in days], width=520),
+        "success_rate": svg.line_chart("success_rate", labels,
+                                       {"success rate": [t["success_rate"] for t in days]},
+                                       unit="%", top=100, width=520),
+        "throughput": svg.line_chart("throughput", labels,
+                                     {"images/minute": [t["images_per_minute"] for t in days]}, width=520),
+        "confidence_mix": svg.stacked_bars("confidence_mix", labels,
+                                           {TIER_TITLES[k]: [t["tiers"][k] for t in days] for k in TIER_KEYS},
+                                           colours=svg.TIER_COLOURS, share=True, width=520),
+        "category_mix": svg.stacked_bars("category_mix", labels,
+                                         {c: [t["categories"][c] for t in days] for c in seen},
+                                         share=True, width=1060, height=250),
+        "last_categories": _last_categories(o),
+        "last_confidence": _last_confidence(o),
+    }
+
+
+def _latency(o: Overview) -> str:
+    hours = sorted({h for h, _, _ in o.latency_hours} | {c["timestamp"][:13] for c in o.checks})
+    if not hours:
+        return svg.empty("api_latency", "No API calls or health checks in the last 24 hours.")
+    api = dict((h, avg) for h, avg, _ in o.latency_hours)
+    probes: dict[str, list[float]] = {}
+    for c in o.checks:
+        if c["ok"] and c["response_time"] is not None:
+            probes.setdefault(c["timestamp"][:13], []).append(c["response_time"])
+    series = {"API calls (mean)": [api.get(h) for h in hours],
+              "health checks": [sum(probes[h]) / len(probes[h]) if h in probes else None for h in hours]}
+    return svg.line_chart("api_latency", [f"{h[11:13]}:00" for h in hours], series, unit="s", width=1060)
+
+
+def _last_categories(o: Overview) -> str:
+    if o.last_run is None or not o.last_run.categories:
+        return svg.empty("last_categories", "No classified images in the last run.")
+    return _named(category_bars(dict(o.last_run.categories.most_common()), width=520), "last_categories")
+
+
+def _last_confidence(o: Overview) -> str:
+    if o.last_run is None or not o.last_run.tiers:
+        return svg.empty("last_confidence", "No classified images in the last run.")
+    names = {"auto": "High (>85%)", "check": "Medium (70-85%)", "review": "Low (<70%)"}
+    counts = {names[k]: o.last_run.tiers[k] for k in TIER_KEYS}
+    return _named(category_bars(counts, width=520), "last_confidence")
+
+
+def _named(chart: str, name: str) -> str:
+    """The batch report's bar chart, tagged like ours (tests and styles find charts by name)."""
+    return chart.replace('class="chart"', f'class="chart" data-chart="{name}"', 1)

@@ -1,0 +1,28 @@
+"""The clerk's review queue: photos the model was unsure of, confirmed or corrected by a person.
+
+Items come from the batch journal (``batch_files``): classified photos in the
+quick-check or manual-review tier that sit in ``processed_batches/<Category>/``
+and have no decision yet. A decision is stored in ``review_decisions`` (who,
+when, old and new category) *before* a corrected photo moves to its new
+folder, with the batch's own no-overwrite move, so a crash at any point is
+finished by ``resolve_planned``. ``export_corrections`` writes the human labels
+as a training split (``id,path,label,sha256,group``).
+"""
+
+from .decisions import (
+    AlreadyDecided,
+    Decision,
+    InvalidCategory,
+    MoveFailed,
+    NotInQueue,
+    ReviewDB,
+    ReviewError,
+    decide,
+    resolve_planned,
+)
+from .export import ExportResult, export_corrections
+from .queue import REVIEW_TIERS, ReviewItem, get_item, pending_items, queue_counts
+
+__all__ = ["AlreadyDecided", "Decision", "ExportResult", "InvalidCategory", "MoveFailed", "NotInQueue",
+           "REVIEW_TIERS", "ReviewDB", "ReviewError", "ReviewItem", "decide", "export_corrections",
+           "get_item", "pending_items", "queue_counts", "resolve_planned"]
