@@ -11,18 +11,14 @@ from batch_support import clean_env
 from history_support import Night, build_history, clone
 
 # fourteen nights: a partial one (bad files), a failed one (only bad files), and last night
-NIGHTS = [Night(13, 6), Night(12, 7), Night(11, 6, bad=True), Night(10, 7), Night(9, 6),
-          Night(8, 0, only_bad=True), Night(7, 7), Night(6, 6), Night(5, 8), Night(4, 6, bad=True),
-          Night(3, 7), Night(2, 6), Night(1, 7), Night(0, 9)]
-# the shipped model is sure of most catalogue photos; stricter tiers give every night photos to review
-STRICT = {"FASHION_AUTO_THRESHOLD": "0.995", "FASHION_CHECK_THRESHOLD": "0.95"}
-
-
+NIGHTS = [Night(13, 8), Night(12, 9), Night(11, 7, bad=True), Night(10, 9), Night(9, 8),
+          Night(8, 0, only_bad=True), Night(7, 9), Night(6, 8), Night(5, 10), Night(4, 7, bad=True),
+          Night(3, 9), Night(2, 8), Night(1, 9), Night(0, 12)]
 @pytest.fixture(scope="session")
 def history(tmp_path_factory):
     """``out`` of fourteen real nightly runs (read only: tests that change it take ``history_copy``)."""
     base = tmp_path_factory.mktemp("history")
-    return {"out": build_history(base, NIGHTS, datetime.now(), **STRICT), "nights": NIGHTS}
+    return {"out": build_history(base, NIGHTS, datetime.now()), "nights": NIGHTS}
 
 
 @pytest.fixture

@@ -86,3 +86,15 @@ def test_help_documents_exit_codes_and_crontab():
     result = run_script("check_batch_health.py", "--help")
     assert result.returncode == 0
     assert "exit codes: 0 healthy, 1 warning" in result.stdout and "crontab" in result.stdout
+
+
+def test_low_disk_space_warns_and_emails_once_per_spell(history_copy, receivers):
+    smtp, _, env = receivers
+    low = dict(env, FASHION_ALERT_MIN_FREE_DISK_GB="1000000")  # more than any disk has free
+    first = health(history_copy, env=low)
+    assert first.returncode == 1 and "⚠ Disk space low:" in first.stdout
+    health(history_copy, env=low)
+    assert [m["subject"] for m in smtp.mailbox.messages] == ["[WARNING] Fashion Classifier - Disk Space Low"]
+    assert health(history_copy, env=env).returncode == 0  # space again: the next low spell alerts again
+    health(history_copy, env=low)
+    assert len(smtp.mailbox.messages) == 2

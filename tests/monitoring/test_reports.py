@@ -6,6 +6,7 @@ import csv
 import re
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 
 from history_support import connect, run_script
 
@@ -154,22 +155,26 @@ def test_custom_report_compares_with_the_period_before(history, tmp_path):
 def test_inventory_export_follows_the_spec_and_the_clerks_corrections(history_copy):
     db = ReviewDB(history_copy / "logs" / "execution_history.db")
     try:
-        latest = max(r["run_id"] for r in db_runs(history_copy))
-        waiting = pending_items(db, history_copy / "data" / "processed_batches", run_id=latest)
-        assert waiting, "the last night left nothing to review"
+        waiting = pending_items(db, history_copy / "data" / "processed_batches")
+        assert waiting, "nothing to review"
         item = waiting[0]
+        run = item.run_id
         new = next(c for c, _ in item.guesses if c != item.category)
         decide(db, history_copy / "data" / "processed_batches", item.id, new, "Sarah")
     finally:
         db.close()
-    result = run_script("export_inventory.py", "--output-root", str(history_copy))
+    result = run_script("export_inventory.py", "--output-root", str(history_copy), "--run", run)
     assert result.returncode == 0, result.stderr
+    latest = run_script("export_inventory.py", "--output-root", str(history_copy), "--output",
+                        str(history_copy / "latest.csv"))
+    newest = max(r["run_id"] for r in db_runs(history_copy))
+    assert latest.returncode == 0 and f"run {newest}:" in latest.stdout
     rows = read_csv(history_copy / "exports" / "inventory_import.csv")
     assert list(rows[0])[:6] == ["filename", "category", "confidence", "return_id", "category_code",
                                  "auto_classified"]
     with connect(history_copy) as conn:
         files = conn.execute("SELECT rel_name, category, tier FROM batch_files WHERE run_id = ? ORDER BY seq",
-                             (latest,)).fetchall()
+                             (run,)).fetchall()
     assert [r["filename"] for r in rows] == [f[0] for f in files]
     by_name = {r["filename"]: r for r in rows}
     corrected = by_name[item.filename]
@@ -178,9 +183,12 @@ def test_inventory_export_follows_the_spec_and_the_clerks_corrections(history_co
     assert corrected["file"] == f"data/processed_batches/{new}/{item.path.name}"
     for name, _, tier in files:
         row = by_name[name]
-        assert re.fullmatch(r"\d{8}_\d+", row["return_id"]) and name == f"return_{row['return_id']}.jpg"
-        assert row["category_code"].startswith(("APP-", "FTW-", "ACC-"))
         assert row["auto_classified"] == str(tier == "auto" and name != item.filename)
+        if row["status"] == "success":
+            assert re.fullmatch(r"\d{8}_\d+", row["return_id"]) and name == f"return_{row['return_id']}.jpg"
+            assert row["category_code"].startswith(("APP-", "FTW-", "ACC-"))
+        else:  # a bad file: no category; its id falls back to the file's stem
+            assert row["category"] == row["category_code"] == "" and row["return_id"] == Path(name).stem
 
 
 def test_inventory_export_of_an_unknown_run_is_exit_2(history):

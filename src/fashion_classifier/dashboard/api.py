@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request, send_file
@@ -13,7 +13,7 @@ from ..monitoring.history_report import csv_table
 from ..monitoring.queries import History
 from ..review import ReviewError, decide, export_corrections, pending_items, queue_counts
 from ..review.queue import in_processed
-from .data import as_json, overview
+from .data import as_json, first_day, overview
 from .pages import _days
 from .photos import jpeg
 
@@ -95,8 +95,7 @@ def corrections_csv():
 def history_csv():
     _, db = _ctx()
     days = _days()
-    start = (datetime.now() - timedelta(days=days)).date().isoformat()
-    head, rows = csv_table(History(db).runs_between(start, "9999"))
+    head, rows = csv_table(History(db).runs_between(first_day(days, datetime.now()).isoformat(), "9999"))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(head)

@@ -41,11 +41,16 @@ class Overview:
         return self.checks[-1] if self.checks else None
 
 
+def first_day(days: int, now: datetime) -> date:
+    """The range is calendar days, today included (what the daily charts show)."""
+    return now.date() - timedelta(days=days - 1)
+
+
 def overview(config: Config, db: HistoryDB, days: int, now: datetime | None = None) -> Overview:
     now = now or datetime.now()
     days = days if days in RANGES else RANGES[0]
     history = History(db)
-    first = now.date() - timedelta(days=days - 1)
+    first = first_day(days, now)
     runs = history.runs_between(first.isoformat(), "9999")
     week_start = (now - timedelta(days=7)).isoformat(timespec="seconds")
     day_ago = (now - timedelta(hours=24)).isoformat(timespec="seconds")

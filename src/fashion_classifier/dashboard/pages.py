@@ -22,7 +22,7 @@ def _days() -> int:
 def _overview_context() -> dict:
     config, db = current_app.config["FASHION"], current_app.extensions["dashboard_db"]
     o = overview(config, db, _days())
-    return {"o": o, "charts": charts(o), "config": config}
+    return {"o": o, "charts": charts(o, config), "config": config}
 
 
 @bp.get("/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..batch.outputs.charts import category_bars
+from ..config import Config
 from ..labels import CATEGORIES
 from ..model import TIER_TITLES
 from ..monitoring import svg
@@ -10,7 +11,7 @@ from ..monitoring.queries import TIER_KEYS
 from .data import Overview
 
 
-def charts(o: Overview) -> dict[str, str]:
+def charts(o: Overview, config: Config) -> dict[str, str]:
     labels = [f"{d:%a %d}" if o.days <= 7 else f"{d:%m-%d}" for d, _ in o.daily]
     days = [t for _, t in o.daily]
     seen = [c for c in CATEGORIES if o.period["categories"][c]]
@@ -29,7 +30,7 @@ def charts(o: Overview) -> dict[str, str]:
                                          {c: [t["categories"][c] for t in days] for c in seen},
                                          share=True, width=1060, height=250),
         "last_categories": _last_categories(o),
-        "last_confidence": _last_confidence(o),
+        "last_confidence": _last_confidence(o, config),
     }
 
 
@@ -53,10 +54,12 @@ def _last_categories(o: Overview) -> str:
     return _named(category_bars(dict(o.last_run.categories.most_common()), width=520), "last_categories")
 
 
-def _last_confidence(o: Overview) -> str:
+def _last_confidence(o: Overview, config: Config) -> str:
     if o.last_run is None or not o.last_run.tiers:
         return svg.empty("last_confidence", "No classified images in the last run.")
-    names = {"auto": "High (>85%)", "check": "Medium (70-85%)", "review": "Low (<70%)"}
+    auto, check = config.auto_threshold, config.check_threshold  # the spec's 85 % and 70 % by default
+    names = {"auto": f"High (≥{auto:.0%})", "check": f"Medium ({check:.0%}-{auto:.0%})",
+             "review": f"Low (<{check:.0%})"}
     counts = {names[k]: o.last_run.tiers[k] for k in TIER_KEYS}
     return _named(category_bars(counts, width=520), "last_confidence")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sqlite3
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
@@ -237,8 +238,12 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
         print(f"execution_history: no history database at {db_path}")
         return 2
     now = datetime.now()
-    with closing(HistoryDB(db_path)) as db:
-        report = build(History(db), selection_from(args, now), now)
+    try:
+        with closing(HistoryDB(db_path)) as db:
+            report = build(History(db), selection_from(args, now), now)
+    except sqlite3.DatabaseError as exc:
+        print(f"execution_history: cannot read {db_path}: {exc}")
+        return 2
     print(render(report))
     if args.csv:
         write_csv(args.csv, report["runs"])

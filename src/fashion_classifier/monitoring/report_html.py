@@ -116,6 +116,8 @@ def comparison_rows(now: dict, before: dict) -> list[tuple[str, str, str, str, i
              "n/a" if now["avg_duration"] is None or before["avg_duration"] is None
              else f"{now['avg_duration'] - before['avg_duration']:+.1f}s",
              _sign(now["avg_duration"], before["avg_duration"]))]
+    if not before["runs"] or not now["runs"]:  # nothing to compare with: no arrows
+        rows = [(name, a, b, change, 0) for name, a, b, change, _ in rows]
     return rows
 
 

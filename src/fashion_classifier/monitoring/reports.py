@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -107,8 +108,12 @@ def _run(config: Config, period: Period, output: Path | None) -> int:
     if not db_path.exists():
         print(f"no history database at {db_path}")
         return 2
-    with closing(HistoryDB(db_path)) as db:
-        html, csv_path, report = write_report(History(db), period, output or config.path("reports_dir"))
+    try:
+        with closing(HistoryDB(db_path)) as db:
+            html, csv_path, report = write_report(History(db), period, output or config.path("reports_dir"))
+    except sqlite3.DatabaseError as exc:
+        print(f"cannot read {db_path}: {exc}")
+        return 2
     t = report["totals"]
     print(f"{period.title}: {t['runs']} runs, {t['images']:,} images")
     print(f"HTML: {html}\nCSV:  {csv_path}")
@@ -128,7 +133,7 @@ def weekly_main(argv: list[str] | None = None, config: Config | None = None) -> 
         description="Weekly batch summary (HTML with charts, plus CSV) with the week-over-week comparison.",
         epilog="crontab (Monday 7 AM, the week that just ended):\n"
                "  0 7 * * 1 /opt/fashion-classifier/monitoring/run_monitoring.sh weekly_report.py\n"
-               "exit codes: 0 written, 2 no history database.")
+               "exit codes: 0 written, 2 no (readable) history database.")
     p.add_argument("--week", metavar="YYYY-Www",
                    help="ISO week, e.g. 2025-W42 (default: the last complete week)")
     _common(p, config)
@@ -147,7 +152,7 @@ def custom_main(argv: list[str] | None = None, config: Config | None = None) -> 
         description="Batch report for any range of days (HTML with charts, plus CSV), compared with the "
                     "same number of days before it.",
         epilog="example: custom_report.py --from 2025-10-01 --to 2025-10-31\n"
-               "exit codes: 0 written, 2 no history database.")
+               "exit codes: 0 written, 2 no (readable) history database.")
     p.add_argument("--from", dest="first", type=day, required=True, metavar="DATE",
                    help="first day (YYYY-MM-DD)")
     p.add_argument("--to", dest="last", type=day, metavar="DATE", help="last day, included (default: today)")
