@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: run test lint data train evaluate bench batch clean-venv
+.PHONY: run test lint data train evaluate bench batch dashboard clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ evaluate: $(VENV)/.dev
 
 batch: $(VENV)/.serve  ## one nightly batch run now
 	$(BIN)/python src/batch_processor.py
+
+dashboard: $(VENV)/.serve  ## monitoring dashboard and review queue on http://localhost:8050
+	$(BIN)/python monitoring/dashboard.py
 
 clean-venv:
 	rm -rf $(VENV)
