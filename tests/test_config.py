@@ -48,3 +48,15 @@ def test_default_root_is_the_checkout():
     root = Config().root
     assert (root / "src" / "fashion_classifier" / "config.py").is_file()
     assert Config().path("models_dir") == root / "models"
+
+
+def test_configuration_doc_lists_every_setting_with_a_meaning():
+    from fashion_classifier.config import settings_table
+
+    table = settings_table()
+    doc = (Config().root / "docs" / "CONFIGURATION.md").read_text()
+    assert table in doc, "docs/CONFIGURATION.md is stale: python -m fashion_classifier.config --markdown"
+    rows = table.splitlines()[2:]
+    assert len(rows) == len(Config.__dataclass_fields__)
+    assert all(not row.endswith("|  |") for row in rows)
+    assert "| `PORT` | `5000` |" in table and "| `RATELIMIT_ENABLED` | `true` |" in table

@@ -57,99 +57,106 @@ _PATH_FIELDS = {
 
 @dataclass(frozen=True)
 class Config:
-    root: Path = field(default_factory=_default_root)
+    root: Path = field(default_factory=_default_root)  # the project folder; relative paths below are resolved against it
 
     # data and model artifacts
-    dataset_dir: Path = Path("../shared/datasets/fashion-product-images-small")
-    weights_dir: Path = Path("../shared/weights")
-    splits_dir: Path = Path("data/splits")
-    models_dir: Path = Path("models")
-    model_path: Path = Path("models/fashion_classifier.tflite")
-    keras_model_path: Path = Path("models/fashion_classifier.keras")
-    labels_path: Path = Path("models/labels.json")
-    model_card_path: Path = Path("models/model_card.json")
+    dataset_dir: Path = Path("../shared/datasets/fashion-product-images-small")  # Kaggle layout: styles.csv + images/ (training only)
+    weights_dir: Path = Path("../shared/weights")  # ImageNet MobileNetV2 weights (training only)
+    splits_dir: Path = Path("data/splits")  # train/val/test CSVs written by python -m fashion_classifier.data
+    models_dir: Path = Path("models")  # where training writes the artifacts
+    model_path: Path = Path("models/fashion_classifier.tflite")  # the served LiteRT model
+    keras_model_path: Path = Path("models/fashion_classifier.keras")  # the Keras model (backend "keras", parity checks)
+    labels_path: Path = Path("models/labels.json")  # category names in output order
+    model_card_path: Path = Path("models/model_card.json")  # version, input size, metrics of the model
     backend: str = "litert"  # "litert" (default, no TensorFlow) or "keras"
     inference_threads: int = 0  # LiteRT threads per interpreter; 0: one per core
-    seed: int = 1337
+    seed: int = 1337  # split and training seed
 
     # refund tiers
-    auto_threshold: float = 0.85
-    check_threshold: float = 0.70
+    auto_threshold: float = 0.85  # confidence at or above: tier "auto" (auto-approve)
+    check_threshold: float = 0.70  # confidence at or above (below auto): tier "check" (quick check); below: "review"
 
     # image intake
-    max_upload_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: int = 10 * 1024 * 1024  # largest accepted image file (bytes)
     max_image_pixels: int = 50_000_000  # decompression-bomb limit
 
     # folders of the nightly run
-    incoming_dir: Path = Path("data/incoming")
-    processed_dir: Path = Path("data/processed_batches")
-    failed_dir: Path = Path("data/failed")
-    results_dir: Path = Path("results")
-    batch_results_dir: Path = Path("results/batch_results")
-    reports_dir: Path = Path("results/reports")
-    visualizations_dir: Path = Path("results/visualizations")
-    logs_dir: Path = Path("logs")
-    history_db: Path = Path("logs/execution_history.db")
-    locations_file: Path = Path("config/locations.json")
+    incoming_dir: Path = Path("data/incoming")  # where the clerks drop photos (dated subfolders too)
+    processed_dir: Path = Path("data/processed_batches")  # classified photos, one folder per category
+    failed_dir: Path = Path("data/failed")  # photos that could not be classified (reason in the reports)
+    results_dir: Path = Path("results")  # evaluation results and the folders below
+    batch_results_dir: Path = Path("results/batch_results")  # per-run CSV, XLSX and JSON summary
+    reports_dir: Path = Path("results/reports")  # HTML reports
+    visualizations_dir: Path = Path("results/visualizations")  # training and evaluation plots
+    logs_dir: Path = Path("logs")  # batch logs, cron logs, monitoring state
+    history_db: Path = Path("logs/execution_history.db")  # SQLite history shared by API, batch and monitoring
+    locations_file: Path = Path("config/locations.json")  # category -> warehouse location for the pick lists
 
     # API service
-    port: int = 5000
-    api_url: str = "http://127.0.0.1:5000"
-    max_batch_files: int = 50
-    ratelimit_enabled: bool = True
-    ratelimit_storage_uri: str = "memory://"
-    ratelimit_predict: str = "100 per hour"
-    ratelimit_batch: str = "20 per hour"
-    ratelimit_stats: str = "10 per minute"
-    trusted_keys: tuple[str, ...] = ()
-    trusted_addresses: tuple[str, ...] = ()
-    auth_enabled: bool = False
-    api_keys: tuple[str, ...] = ()
-    api_keys_file: Path | None = None
-    cors_origins: tuple[str, ...] = ()
+    port: int = 5000  # API port (gunicorn and python api/app.py)
+    api_url: str = "http://127.0.0.1:5000"  # where the batch and the monitoring find the API
+    max_batch_files: int = 50  # files per /predict_batch request
+    ratelimit_enabled: bool = True  # false turns the public rate limits off (benchmarks, tests)
+    ratelimit_storage_uri: str = "memory://"  # flask-limiter storage; redis://host:6379 to share limits across workers
+    ratelimit_predict: str = "100 per hour"  # per client address on /predict
+    ratelimit_batch: str = "20 per hour"  # per client address on /predict_batch
+    ratelimit_stats: str = "10 per minute"  # per client address on /stats
+    trusted_keys: tuple[str, ...] = ()  # X-Batch-Key values of trusted internal callers (never rate limited)
+    trusted_addresses: tuple[str, ...] = ()  # client addresses treated as trusted callers
+    auth_enabled: bool = False  # require an X-API-Key on the API
+    api_keys: tuple[str, ...] = ()  # accepted API keys (comma-separated)
+    api_keys_file: Path | None = None  # file with one API key per line
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API
     max_batch_upload_bytes: int = 256 * 1024 * 1024  # whole /predict_batch body; each file max_upload_bytes
     api_workers: int = 0  # gunicorn workers; 0: one per core
     api_threads: int = 0  # gunicorn threads per worker; 0: 4
     api_worker_timeout: int = 120  # gunicorn worker timeout, seconds (a 50-photo batch of 12-MP JPEGs fits)
-    api_log_level: str = "INFO"
+    api_log_level: str = "INFO"  # API log level
     api_log_json: bool = True  # one JSON object per log line (false: plain text)
     stats_window_hours: float = 24.0  # latency percentiles of /stats cover this window
 
     # batch processor
     batch_chunk_size: int = 48  # three of the predictor's 16-image buckets per request
-    batch_concurrency: int = 4
-    min_file_age_seconds: float = 5.0
-    api_retries: int = 3
-    api_timeout_seconds: float = 30.0
-    fallback_local: bool = True
+    batch_concurrency: int = 4  # API requests in flight during the batch
+    min_file_age_seconds: float = 5.0  # younger files are skipped (still being copied)
+    api_retries: int = 3  # retries of a failed API call before falling back
+    api_timeout_seconds: float = 30.0  # timeout of one batch API request
+    fallback_local: bool = True  # classify in-process when the API is down
     batch_key: str = ""  # sent as X-Batch-Key; empty: the first of trusted_keys
     batch_chunk_bytes: int = 24 * 1024 * 1024  # a chunk also closes at this many bytes (12-MP photos)
     api_backoff_seconds: float = 0.5  # first retry delay, doubled per attempt
     batch_fsync: bool = True  # fsync moved files' folders before the journal says "done"
     batch_sync_interval_seconds: float = 1.0  # how often that happens (0: after every chunk)
-    batch_lock_file: Path = Path("logs/batch.lock")
+    batch_lock_file: Path = Path("logs/batch.lock")  # one batch run at a time
     report_max_thumbnails: int = 300  # review thumbnails embedded in the HTML report
 
+    # batch on Ray (--engine ray, docs/SCALING.md)
+    batch_engine: str = "local"  # "local" (this machine: API or in-process) or "ray"
+    ray_address: str = ""  # an existing Ray cluster ("ray://head:10001", "auto"); empty: a local instance
+    ray_num_actors: int = 0  # Predictor actors; 0: one per ray_cpus_per_actor CPUs of the cluster
+    ray_batch_size: int = 48  # images per map_batches call (three of the Predictor's 16-image buckets)
+    ray_cpus_per_actor: float = 1.0  # CPUs Ray reserves per actor (also its inference threads)
+
     # alerts
-    alert_failure_rate: float = 0.10
-    alert_low_confidence_count: int = 50
-    alert_max_duration_seconds: float = 15 * 60
-    alert_no_run_hours: float = 36
-    smtp_host: str = ""
-    smtp_port: int = 587
-    smtp_user: str = ""
-    smtp_password: str = ""
-    smtp_starttls: bool = True
-    smtp_sender: str = "fashion-classifier@localhost"
+    alert_failure_rate: float = 0.10  # ERROR alert above this share of failed images
+    alert_low_confidence_count: int = 50  # WARNING alert above this many low-confidence images
+    alert_max_duration_seconds: float = 15 * 60  # WARNING alert when a run takes longer
+    alert_no_run_hours: float = 36  # WARNING alert when no batch ran for this long
+    smtp_host: str = ""  # mail relay for e-mail alerts; empty: no e-mail
+    smtp_port: int = 587  # mail relay port
+    smtp_user: str = ""  # SMTP login (empty: no login)
+    smtp_password: str = ""  # SMTP password
+    smtp_starttls: bool = True  # upgrade the SMTP connection with STARTTLS
+    smtp_sender: str = "fashion-classifier@localhost"  # From: address of alert e-mails
     smtp_ca_file: Path | None = None  # extra CA to trust for STARTTLS (a private mail relay)
-    alert_email_to: tuple[str, ...] = ()
-    slack_webhook_url: str = ""
-    alert_timeout_seconds: float = 10.0
-    alert_retries: int = 3
+    alert_email_to: tuple[str, ...] = ()  # alert e-mail recipients (comma-separated)
+    slack_webhook_url: str = ""  # Slack incoming webhook; empty: no Slack
+    alert_timeout_seconds: float = 10.0  # timeout of one alert delivery
+    alert_retries: int = 3  # delivery attempts per channel
 
     # retention
-    results_retention_days: int = 30
-    logs_retention_days: int = 90
+    results_retention_days: int = 30  # batch results older than this are deleted
+    logs_retention_days: int = 90  # batch logs older than this are deleted
 
     # monitoring (monitoring/*.py) and the dashboard
     health_check_timeout_seconds: float = 5.0
@@ -157,13 +164,13 @@ class Config:
     health_check_slow_seconds: float = 2.0  # a slower /health answer is a warning
     monitoring_state_dir: Path = Path("logs/monitoring")  # what the cron checks remember between runs
     batch_schedule_time: str = "02:00"  # the crontab's nightly start, shown as "Next Scheduled Run"
-    alert_min_free_disk_gb: float = 5.0
-    exports_dir: Path = Path("exports")
-    category_codes_file: Path = Path("config/category_codes.json")
-    corrections_dir: Path = Path("data/corrections")
-    dashboard_host: str = "127.0.0.1"
-    dashboard_port: int = 8050
-    dashboard_refresh_seconds: int = 30
+    alert_min_free_disk_gb: float = 5.0  # WARNING alert below this much free disk
+    exports_dir: Path = Path("exports")  # inventory exports
+    category_codes_file: Path = Path("config/category_codes.json")  # category -> inventory code for the inventory export
+    corrections_dir: Path = Path("data/corrections")  # the review queue's labelled corrections for retraining
+    dashboard_host: str = "127.0.0.1"  # dashboard listen address
+    dashboard_port: int = 8050  # dashboard port
+    dashboard_refresh_seconds: int = 30  # how often the dashboard page refreshes itself
     dashboard_users_file: Path | None = None  # "name:password-hash" lines; set: login required
     dashboard_api_keys: tuple[str, ...] = ()  # X-API-Key access for scripts; set: key or login required
     dashboard_secret_key: str = ""  # signs the login cookie; empty: random per process
@@ -209,3 +216,45 @@ def _convert(name: str, type_name, raw: str):
 def load_config() -> Config:
     """The configuration of this process, from its environment."""
     return Config.from_env()
+
+
+def settings_table() -> str:
+    """Markdown table of every setting: variable, default, meaning (from this file's comments)."""
+    import inspect
+
+    meanings, section = {}, ""
+    for line in inspect.getsource(Config).splitlines():
+        text = line.strip()
+        if text.startswith("# "):
+            section = text[2:]
+        elif ":" in text and not text.startswith(("def ", "@", '"', "class ", "return")):
+            name = text.split(":", 1)[0]
+            meanings[name] = (section, text.split("  # ", 1)[1] if "  # " in text else "")
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    defaults = Config(root=Path("."))
+    for f in fields(Config):
+        env = _ENV_NAMES.get(f.name, f"FASHION_{f.name.upper()}")
+        default = "the checkout (or the current folder)" if f.name == "root" else _show(getattr(defaults, f.name))
+        section, meaning = meanings.get(f.name, ("", ""))
+        rows.append(f"| `{env}` | {default} | {meaning or section} |")
+    return "\n".join(rows) + "\n"
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple):
+        return f"`{','.join(value)}`" if value else "(empty)"
+    if value is None or value == "":
+        return "(empty)"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--markdown"]:
+        print("usage: python -m fashion_classifier.config --markdown\n"
+              "prints the table of every setting (docs/CONFIGURATION.md)")
+        sys.exit(0 if sys.argv[1:] in (["--help"], ["-h"]) else 64)
+    print(settings_table(), end="")
