@@ -2,6 +2,8 @@
 
 - workers from cores (``FASHION_API_WORKERS``, 0 = one per core), threads per
   worker (``FASHION_API_THREADS``, 0 = 4) so uploads overlap inference;
+- inference threads per worker: cores / workers unless ``FASHION_INFERENCE_THREADS``
+  is set (workers x inference threads = cores: no oversubscription under load);
 - ``preload_app``: the model is loaded and warmed up once in the master and
   shared copy-on-write by the workers (fast start, little memory per worker);
 - Prometheus multiprocess mode so /metrics sums all workers;
@@ -21,6 +23,8 @@ bind = f"0.0.0.0:{_config.port}"
 workers = _config.api_workers or os.cpu_count() or 1
 worker_class = "gthread"
 threads = _config.api_threads or 4
+# read by Config.from_env() when api.wsgi builds the app (after this file, in this process)
+os.environ.setdefault("FASHION_INFERENCE_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 preload_app = True
 timeout = _config.api_worker_timeout
 graceful_timeout = 30

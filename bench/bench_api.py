@@ -35,9 +35,21 @@ TARGETS = {"predict_p50": 15.0, "predict_p95": 25.0, "big_p50": 80.0, "batch_p50
            "throughput_ratio": 0.70, "reference_ratio": 5.0, "cold_start": 2.0, "rss": 200.0}
 
 
-def predictor_throughput(photos: list[bytes], seconds: float, threads: int) -> float:
+def best_predictor_throughput(photos: list[bytes], seconds: float) -> tuple[float, str]:
+    """The Predictor's best in-process images/s over its thread settings (the yardstick)."""
+    cores = os.cpu_count() or 1
+    runs = {(inference, driving): predictor_throughput(photos, seconds, inference, driving)
+            for inference in sorted({1, cores}) for driving in sorted({1, cores})}
+    (inference, driving), best = max(runs.items(), key=lambda kv: kv[1])
+    return best, f"{inference} inference thread(s), {driving} calling thread(s)"
+
+
+def predictor_throughput(photos: list[bytes], seconds: float, inference_threads: int, threads: int) -> float:
     """Images per second of one in-process Predictor driven by ``threads`` threads."""
-    predictor = Predictor.from_config(Config(root=hb.ROOT))
+    config = Config(root=hb.ROOT).with_overrides(inference_threads=inference_threads)
+    predictor = Predictor.from_config(config)
+    for photo in photos[:10]:
+        predictor.predict_bytes(photo)
     counts = [0] * threads
     stop = time.perf_counter() + seconds
 
@@ -172,7 +184,8 @@ def report(args, r: dict) -> str:
         ("/predict_batch 50 small photos, p50", f"{ours['batch']['p50'] / 1000:.3f} s", "<= 0.6 s",
          ours["batch"]["p50"] <= TARGETS["batch_p50"]),
         (f"throughput, {args.clients} clients, {args.duration:.0f} s",
-         f"{ours['concurrent']['rps']:.0f} req/s = {ratio:.0%} of the Predictor's {own:.0f} img/s",
+         f"{ours['concurrent']['rps']:.0f} req/s = {ratio:.0%} of the Predictor's best {own:.0f} img/s "
+         f"({r['predictor_setting']}, in-process)",
          ">= 70 %", ratio >= TARGETS["throughput_ratio"]),
         ("cold start to /readyz 200 (median)", f"{ours['cold_start_s']:.2f} s", "<= 2 s",
          ours["cold_start_s"] <= TARGETS["cold_start"]),
@@ -226,12 +239,13 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(argv)
     busy = training_running()
+    busy_before = hb.cpu_busy()
     photos = hb.small_photos(64)
     big = hb.twelve_mp_jpeg(photos[0])
     results: dict = {"big_bytes": big}
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
-        results["predictor_ips"] = max(predictor_throughput(photos, args.duration / 2, threads)
-                                       for threads in (1, os.cpu_count() or 1))
+        results["predictor_ips"], results["predictor_setting"] = best_predictor_throughput(
+            photos, args.duration / 4)
         results["ours"] = measure_ours(args, photos, big, Path(tmp))
         if not args.no_reference:
             results["reference"] = measure_reference(args, photos, Path(tmp))
@@ -239,7 +253,8 @@ def main(argv=None) -> int:
     command = "python bench/bench_api.py " + " ".join(sys.argv[1:] if argv is None else argv)
     load = os.getloadavg()
     header = (f"# API benchmark\n\n`{command.strip()}` on {time.strftime('%Y-%m-%d %H:%M %Z')}, "
-              f"{os.cpu_count()} cores, load average {load[0]:.1f}; "
+              f"{os.cpu_count()} cores, CPU {busy_before:.0%} busy with other work just before the run, "
+              f"load average {load[0]:.1f} after it; "
               f"{BUSY if busy else 'machine otherwise idle'}."
               f" Model input {Predictor.from_config(Config(root=hb.ROOT)).input_size} (h, w).\n\n")
     text = header + report(args, results)

@@ -154,6 +154,17 @@ def memory_mb(pid: int) -> dict[str, float]:
     return {"rss": rss, "pss": pss}
 
 
+def cpu_busy(seconds: float = 2.0) -> float:
+    """Share of all cores busy over ``seconds`` (other work on the machine, before a run)."""
+    def sample():
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
     arr = np.asarray(seconds) * 1000
     return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)),

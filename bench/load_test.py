@@ -184,6 +184,7 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    busy_before = hb.cpu_busy()
     photos = hb.small_photos(64)
     tasks = build_tasks(photos, hb.twelve_mp_jpeg(photos[1]))
     small = [hb.multipart("file", [(f"p{i}.jpg", p)]) for i, p in enumerate(photos)]
@@ -213,7 +214,8 @@ def main(argv=None) -> int:
     body, ok = report(args, stats, wall, memory, rows, stats.total)
     command = "python bench/load_test.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = (f"# Load test\n\n`{command.strip()}` on {time.strftime('%Y-%m-%d %H:%M %Z')}, loopback, "
-            f"gunicorn with api/gunicorn.conf.py defaults.\n\n{body}")
+            f"gunicorn with api/gunicorn.conf.py defaults; CPU {busy_before:.0%} busy with other work "
+            f"just before the run.\n\n{body}")
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
