@@ -8,7 +8,8 @@ from datetime import datetime
 import pytest
 from alert_servers import PASSWORD, USER, SlackReceiver, SmtpServer, self_signed_cert
 from batch_support import clean_env
-from history_support import Night, build_history, clone
+
+from .history_support import Night, build_history, clone
 
 # fourteen nights: a partial one (bad files), a failed one (only bad files), and last night
 NIGHTS = [Night(13, 8), Night(12, 9), Night(11, 7, bad=True), Night(10, 9), Night(9, 8),

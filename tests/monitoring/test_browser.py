@@ -19,7 +19,8 @@ import pytest
 import requests
 from alert_servers import free_port
 from batch_support import ROOT, ApiServer, clean_env
-from history_support import MONITORING, clone, connect, run_script
+
+from .history_support import MONITORING, clone, connect, run_script
 
 CANDIDATES = (os.environ.get("CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
               "/usr/bin/chromium")

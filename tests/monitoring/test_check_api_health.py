@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from alert_servers import free_port
 from batch_support import ApiServer, clean_env
-from history_support import MONITORING, run_script
 from werkzeug.serving import make_server
 
 from fashion_classifier.api import create_app
 from fashion_classifier.config import Config
+
+from .history_support import MONITORING, run_script
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import re
 from datetime import datetime, timedelta
 
 from batch_support import clean_env, copy_photos
-from history_support import backdate, connect, db_path, run_script
+
+from .history_support import backdate, connect, db_path, run_script
 
 
 def health(out, *args, env=None):

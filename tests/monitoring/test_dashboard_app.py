@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 
 import pytest
 from alert_servers import free_port
-from history_support import MONITORING, connect
 from PIL import Image
 from werkzeug.security import check_password_hash
 
@@ -19,6 +18,8 @@ from fashion_classifier.dashboard import create_app
 from fashion_classifier.dashboard.server import hash_password_line
 from fashion_classifier.dashboard.server import main as server_main
 from fashion_classifier.monitoring.common import OUTPUT_FIELDS
+
+from .history_support import MONITORING, connect
 
 JSON = {"Content-Type": "application/json"}
 

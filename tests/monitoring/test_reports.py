@@ -8,11 +8,11 @@ from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
-from history_support import connect, run_script
-
 from fashion_classifier.labels import CATEGORIES
 from fashion_classifier.monitoring.reports import week_period
 from fashion_classifier.review import ReviewDB, decide, pending_items
+
+from .history_support import connect, run_script
 
 
 def db_runs(out, since: str = "", until: str = "9999") -> list[dict]:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from batch_support import sha256
-from history_support import connect, run_script
 
 from fashion_classifier.data.prepare import read_split
 from fashion_classifier.labels import CATEGORIES
@@ -25,6 +24,8 @@ from fashion_classifier.review import (
 )
 from fashion_classifier.review import decisions as decisions_module
 from fashion_classifier.training.arrays import load_arrays
+
+from .history_support import connect, run_script
 
 
 @pytest.fixture
