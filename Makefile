@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: run test lint data train evaluate bench batch dashboard clean-venv
+.PHONY: run test lint data train evaluate bench batch dashboard clean-venv bench-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +45,10 @@ dashboard: $(VENV)/.serve  ## monitoring dashboard and review queue on http://lo
 
 clean-venv:
 	rm -rf $(VENV)
+
+SMOKE ?= /tmp/fashion-bench-smoke
+bench-smoke: $(VENV)/.dev  ## quick benchmarks: the side-by-side ratios in the log, docs untouched
+	mkdir -p $(SMOKE)
+	$(BIN)/python bench/bench_predictor.py --quick --out $(SMOKE)/predictor.md
+	$(BIN)/python bench/bench_api.py --quick --out $(SMOKE)/api.md
+	$(BIN)/python bench/bench_batch.py --quick
