@@ -43,9 +43,13 @@ def _latency(o: Overview) -> str:
     for c in o.checks:
         if c["ok"] and c["response_time"] is not None:
             probes.setdefault(c["timestamp"][:13], []).append(c["response_time"])
-    series = {"API calls (mean)": [api.get(h) for h in hours],
-              "health checks": [sum(probes[h]) / len(probes[h]) if h in probes else None for h in hours]}
-    return svg.line_chart("api_latency", [f"{h[11:13]}:00" for h in hours], series, unit="s", width=1060)
+    series = {"API calls (mean)": [_ms(api.get(h)) for h in hours],
+              "health checks": [_ms(sum(probes[h]) / len(probes[h])) if h in probes else None for h in hours]}
+    return svg.line_chart("api_latency", [f"{h[11:13]}:00" for h in hours], series, unit=" ms", width=1060)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else 1000.0 * seconds
 
 
 def _last_categories(o: Overview) -> str:
@@ -58,8 +62,8 @@ def _last_confidence(o: Overview, config: Config) -> str:
     if o.last_run is None or not o.last_run.tiers:
         return svg.empty("last_confidence", "No classified images in the last run.")
     auto, check = config.auto_threshold, config.check_threshold  # the spec's 85 % and 70 % by default
-    names = {"auto": f"High (≥{auto:.0%})", "check": f"Medium ({check:.0%}-{auto:.0%})",
-             "review": f"Low (<{check:.0%})"}
+    names = {"auto": f"High ≥{auto:.0%}", "check": f"Medium {100 * check:.0f}-{auto:.0%}",
+             "review": f"Low <{check:.0%}"}
     counts = {names[k]: o.last_run.tiers[k] for k in TIER_KEYS}
     return _named(category_bars(counts, width=520), "last_confidence")
 

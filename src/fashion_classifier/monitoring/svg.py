@@ -15,7 +15,7 @@ BLUE, GREEN, AMBER, RED, GREY, INK = "#4a78b5", "#3b8f4f", "#d19a1d", "#c0504d",
 PALETTE = ("#4a78b5", "#e08a3c", "#3b8f4f", "#c0504d", "#8064a2", "#4bacc6", "#9b7b4f", "#d36fa8",
            "#7f7f7f", "#b5b52f", "#2f6f6f", "#a0a0d0")
 TIER_COLOURS = (GREEN, AMBER, RED)
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 14, 28
+LEFT, RIGHT, TOP, BOTTOM = 58, 12, 14, 28
 
 
 def nice_max(value: float) -> float:
@@ -46,7 +46,7 @@ def _axes(parts: list[str], width: int, height: int, top_value: float, unit: str
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.2g}"
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.3g}"
 
 
 def _x_labels(parts: list[str], labels: Sequence[str], xs: Sequence[float], height: int) -> None:
