@@ -21,7 +21,8 @@ pytest.importorskip("tensorflow", reason="training needs requirements-train.txt"
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke")
-    env = dict(os.environ, FASHION_RESULTS_DIR=str(out / "results"), TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, FASHION_RESULTS_DIR=str(out / "results"), FASHION_CACHE_DIR=str(out / "cache"),
+               TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run(
         [sys.executable, "-m", "fashion_classifier.training.train", "--size", "64x48", "--limit", "160",
          "--head-epochs", "3", "--epochs", "1", "--from-block", "14", "--out", str(out / "models"),

@@ -47,7 +47,7 @@ _ENV_NAMES = {
 
 # fields holding paths relative to ``root`` unless absolute
 _PATH_FIELDS = {
-    "dataset_dir", "splits_dir", "models_dir", "model_path", "keras_model_path",
+    "cache_dir", "dataset_dir", "splits_dir", "models_dir", "model_path", "keras_model_path",
     "labels_path", "model_card_path", "incoming_dir", "processed_dir", "failed_dir",
     "results_dir", "batch_results_dir", "reports_dir", "visualizations_dir", "logs_dir",
     "history_db", "locations_file", "api_keys_file",
@@ -71,6 +71,7 @@ class Config:
     backend: str = "litert"  # "litert" (default, no TensorFlow) or "keras"
     inference_threads: int = 0  # LiteRT threads per interpreter; 0: one per core
     seed: int = 1337  # split and training seed
+    cache_dir: Path = Path("data/cache")  # decoded training arrays, reused between runs
 
     # refund tiers
     auto_threshold: float = 0.85  # confidence at or above: tier "auto" (auto-approve)

@@ -80,7 +80,7 @@ def evaluate(config: Config, models_dir: Path, limit: int | None = None, keras_p
     policy = TierPolicy(config.auto_threshold, config.check_threshold)
     predictor = Predictor(models_dir / "fashion_classifier.tflite", info, tiers=policy)
     x, y = load_split_arrays(config.path("splits_dir"), "test", config.path("dataset_dir"),
-                             predictor.input_size, cache_dir=config.root / "data" / "cache",
+                             predictor.input_size, cache_dir=config.path("cache_dir"),
                              limit=limit, seed=config.seed)
     probs = predict_in_chunks(predictor, x, "LiteRT on test")
     result = classification_metrics(probs, y)

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     fold_temperature(model, 1.0 / card["temperature"])  # back to the raw logits
     size = tuple(card["input_size"]["hw"])
     val = load_split_arrays(config.path("splits_dir"), "val", config.path("dataset_dir"), size,
-                            cache_dir=config.root / "data" / "cache")
+                            cache_dir=config.path("cache_dir"))
     training = dict(card["training"], **calibrate(tf, model, val))
     new_card = save_all(model, size, config, models_dir, training)
     print(f"model {new_card['version']} written to {models_dir}")

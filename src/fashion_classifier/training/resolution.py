@@ -48,7 +48,7 @@ def study_size(size, config, train_limit: int) -> dict:
 
     tf, keras = init_tensorflow(config.seed)
     common = dict(dataset_dir=config.path("dataset_dir"), size=size,
-                  cache_dir=config.root / "data" / "cache")
+                  cache_dir=config.path("cache_dir"))
     x_train, y_train = load_split_arrays(config.path("splits_dir"), "train", limit=train_limit,
                                          seed=config.seed, **common)
     x_val, y_val = load_split_arrays(config.path("splits_dir"), "val", **common)

@@ -115,7 +115,7 @@ def run(config: Config, size: tuple[int, int], head_epochs: int, tune_epochs: in
 
     tf, keras = init_tensorflow(config.seed)
     started = time.time()
-    common = dict(dataset_dir=config.path("dataset_dir"), size=size, cache_dir=config.root / "data" / "cache")
+    common = dict(dataset_dir=config.path("dataset_dir"), size=size, cache_dir=config.path("cache_dir"))
     splits_dir = config.path("splits_dir")
     train = load_split_arrays(splits_dir, "train", limit=train_limit, seed=config.seed, **common)
     val = load_split_arrays(splits_dir, "val", limit=train_limit, seed=config.seed, **common)
