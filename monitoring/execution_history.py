@@ -4,17 +4,14 @@
     python monitoring/execution_history.py --help
 
 All logic lives in ``fashion_classifier.monitoring.history_report``; this works from the project root
-with or without the package installed.
+with or without the package installed (``_bootstrap``).
 """
 
 import sys
-from pathlib import Path
 
-try:
-    from fashion_classifier.monitoring.history_report import main
-except ImportError:  # not installed: use the checkout's src/
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from fashion_classifier.monitoring.history_report import main
+import _bootstrap  # noqa: F401  (src/ on the path when not installed)
+
+from fashion_classifier.monitoring.history_report import main
 
 if __name__ == "__main__":
     sys.exit(main())
