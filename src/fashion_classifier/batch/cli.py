@@ -34,6 +34,16 @@ def parser(config: Config) -> argparse.ArgumentParser:
     p.add_argument("--api-url", metavar="URL",
                    help=f"classification API (default: API_URL or {config.api_url})")
     p.add_argument("--local", action="store_true", help="classify in-process with the Predictor, no API")
+    p.add_argument("--engine", choices=("local", "ray"),
+                   help="where images are classified: 'local' (this machine: the API, or in-process with "
+                        "--local) or 'ray' (Ray Data actors, each with a Predictor; journal, moves and "
+                        f"reports stay here) (default: {config.batch_engine})")
+    p.add_argument("--ray-address", metavar="ADDRESS",
+                   help="Ray cluster for --engine ray, e.g. ray://head:10001 or auto "
+                        f"(default: {config.ray_address or 'a local Ray instance'})")
+    p.add_argument("--ray-actors", type=_positive, metavar="N",
+                   help="Predictor actors for --engine ray (default: "
+                        f"{config.ray_num_actors or 'one per CPU of the cluster'})")
     p.add_argument("--no-fallback", dest="fallback", action="store_false", default=None,
                    help="if the API is down, fail the run instead of classifying in-process")
     p.add_argument("--dry-run", action="store_true",
@@ -75,7 +85,8 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
         input_dir=args.input, output_root=args.output_root, api_url=args.api_url, local=args.local,
         dry_run=args.dry_run, limit=args.limit, concurrency=args.concurrency, chunk_size=args.chunk_size,
         min_age=args.min_age, fallback=args.fallback, duplicate_check=args.duplicate_check,
-        alerts=args.alerts, show_progress=not args.quiet)
+        alerts=args.alerts, show_progress=not args.quiet, engine=args.engine, ray_address=args.ray_address,
+        ray_actors=args.ray_actors)
     outcome = run_batch(config, options)
     for report in outcome.runs:
         summary = report.summary

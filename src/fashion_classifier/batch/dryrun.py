@@ -14,7 +14,7 @@ from .scanning import scan_incoming
 
 
 def dry_run(config, options) -> int:
-    from .runner import _make_classifier
+    from .runner import engine_factory
 
     scan = scan_incoming(config.path("incoming_dir"), config.min_file_age_seconds)
     files = scan.candidates[:options.limit] if options.limit is not None else scan.candidates
@@ -27,12 +27,32 @@ def dry_run(config, options) -> int:
         return 0
     rows = [{"id": i, "seq": i, "source_path": str(c.path), "rel_name": c.rel_name, "size": c.size}
             for i, c in enumerate(files, 1)]
-    classifier = _make_classifier(config, replace(options, alerts=False), history=None)
+    make_engine = engine_factory(config)
+    engine = make_engine() if make_engine else None
+    try:
+        path = _preview(config, options, rows, engine, out)
+    finally:
+        if engine is not None:
+            engine.close()
+    out.write(f"Classified via {path}\n")
+    return 0
+
+
+def _preview(config, options, rows: list[dict], engine, out) -> str:
+    """Print each file's would-be result and destination; returns the classifier path used."""
+    from .runner import _make_classifier
+
+    if engine is not None:
+        stream, classifier = engine.stream(rows), None
+    else:
+        classifier = _make_classifier(config, replace(options, alerts=False), history=None)
+        chunks = make_chunks(rows, min(config.batch_chunk_size, config.max_batch_files),
+                             config.batch_chunk_bytes)
+        stream = run_chunks(chunks, classifier, config.max_upload_bytes, config.batch_concurrency)
     tiers = TierPolicy(config.auto_threshold, config.check_threshold)
     taken: set[str] = set()
     base = Path(options.output_root).resolve() if options.output_root else config.root
-    chunks = make_chunks(rows, min(config.batch_chunk_size, config.max_batch_files), config.batch_chunk_bytes)
-    for chunk in run_chunks(chunks, classifier, config.max_upload_bytes, config.batch_concurrency):
+    for chunk in stream:
         for outcome in chunk:
             result = outcome.result
             if result.get("status") == "success":
@@ -47,8 +67,7 @@ def dry_run(config, options) -> int:
                 continue
             dest = _free(folder, safe_name(outcome.row["rel_name"]), taken)
             out.write(f"  {outcome.row['rel_name']}: {what} -> {display_path(dest, base)}\n")
-    out.write(f"Classified via {classifier.path}\n")
-    return 0
+    return classifier.path if classifier is not None else config.batch_engine
 
 
 def _free(folder: Path, name: str, taken: set[str]) -> Path:

@@ -50,6 +50,9 @@ class BatchOptions:
     duplicate_check: bool = True  # False: photos seen before are classified again, not flagged
     alerts: bool = True
     show_progress: bool = True
+    engine: str | None = None  # "local" or "ray" (default: config.batch_engine)
+    ray_address: str | None = None
+    ray_actors: int | None = None
 
 
 @dataclass
@@ -76,7 +79,8 @@ def effective_config(config: Config, options: BatchOptions) -> Config:
         changes["incoming_dir"] = Path(options.input_dir).resolve()
     for option, name in (("api_url", "api_url"), ("concurrency", "batch_concurrency"),
                          ("chunk_size", "batch_chunk_size"), ("min_age", "min_file_age_seconds"),
-                         ("fallback", "fallback_local")):
+                         ("fallback", "fallback_local"), ("engine", "batch_engine"),
+                         ("ray_address", "ray_address"), ("ray_actors", "ray_num_actors")):
         value = getattr(options, option)
         if value is not None:
             changes[name] = value
@@ -115,7 +119,7 @@ def _locked_run(config: Config, options: BatchOptions) -> BatchOutcome:
     base = Path(options.output_root).resolve() if options.output_root else config.root
     ctx = Context(config, journal, history, lambda: _make_classifier(config, options, history), base,
                   alerts=options.alerts, show_progress=options.show_progress,
-                  duplicate_check=options.duplicate_check)
+                  duplicate_check=options.duplicate_check, engine_factory=engine_factory(config))
     outcome = BatchOutcome(EXIT_OK)
     try:
         for run in journal.unfinished_runs():
@@ -125,6 +129,7 @@ def _locked_run(config: Config, options: BatchOptions) -> BatchOutcome:
             outcome.runs.append(new)
         _cleanup(config, outcome)
     finally:
+        ctx.close()
         history.close()
         journal.close()
     outcome.runs = [r for r in outcome.runs if r is not None]
@@ -189,6 +194,21 @@ def _free_run_id(journal: Journal) -> str:
         if not journal.run_exists(run_id):
             return run_id
         time.sleep(0.05)
+
+
+def engine_factory(config: Config):
+    """None for the local engine; for ``ray`` a factory (Ray is imported only when it is called)."""
+    if config.batch_engine == "local":
+        return None
+    if config.batch_engine != "ray":
+        raise ValueError(f"unknown batch engine {config.batch_engine!r} (local or ray)")
+
+    def make():
+        from .ray_engine import RayEngine
+
+        return RayEngine(config)
+
+    return make
 
 
 def _make_classifier(config: Config, options: BatchOptions, history: HistoryDB) -> Classifier:

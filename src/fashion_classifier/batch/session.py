@@ -37,6 +37,8 @@ from .pipeline import VANISHED, FileOutcome, make_chunks, run_chunks
 from .placement import Placement
 from .runlog import RunLog
 
+PATHS = ("api", "local", "ray")  # what can classify a file, in the order a run's path names them
+
 
 @dataclass
 class Context:
@@ -51,13 +53,25 @@ class Context:
     show_progress: bool = True
     duplicate_check: bool = True
     skipped: list[dict] = field(default_factory=list)
+    engine_factory: object = None  # () -> an engine with stream(rows)/close() (``--engine ray``); None: local
     _classifier: Classifier | None = None
+    _engine: object = None
 
     @property
     def classifier(self) -> Classifier:
         if self._classifier is None:
             self._classifier = self.classifier_factory()
         return self._classifier
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            self._engine = self.engine_factory()
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
 
 
 @dataclass
@@ -141,10 +155,15 @@ class RunSession:
         self._sync_and_record(finished)
 
     def _classify_and_move(self, pending: list[dict]) -> None:
-        classifier = self.ctx.classifier  # connects to the API (or loads the model) on first use
-        chunks = make_chunks(pending, min(self.config.batch_chunk_size, self.config.max_batch_files),
-                             self.config.batch_chunk_bytes)
-        stream = run_chunks(chunks, classifier, self.config.max_upload_bytes, self.config.batch_concurrency)
+        if self.ctx.engine_factory is not None:  # another engine classifies; the rest is the same code
+            self.log.info(f"Classifying on {self.ctx.engine.describe()}")
+            stream = self.ctx.engine.stream(pending)
+        else:
+            classifier = self.ctx.classifier  # connects to the API (or loads the model) on first use
+            chunks = make_chunks(pending, min(self.config.batch_chunk_size, self.config.max_batch_files),
+                                 self.config.batch_chunk_bytes)
+            stream = run_chunks(chunks, classifier, self.config.max_upload_bytes,
+                                self.config.batch_concurrency)
         files = (row for group in stream for row in self._handle_outcomes(group))
         if self.ctx.show_progress:
             files = progress(files, "classify + move", total=len(pending), unit="img")
@@ -164,7 +183,7 @@ class RunSession:
                 finished.append(Placement._left(row, "file_missing", outcome.result["error"]))
                 continue
             planned.append(self._decide(outcome))
-            if outcome.classified_by in ("api", "local"):
+            if outcome.classified_by in PATHS:
                 self.paths_used.add(outcome.classified_by)
         self.journal.plan(planned)  # decisions are durable before anything moves
         crash_point("after_plan")
@@ -221,7 +240,7 @@ class RunSession:
         return self.previous_seconds + time.monotonic() - self.started
 
     def _path(self) -> str:
-        return "+".join(p for p in ("api", "local") if p in self.paths_used) or "none"
+        return "+".join(p for p in PATHS if p in self.paths_used) or "none"
 
     # --- per-file log lines ----------------------------------------------------------
     def _log_file(self, row: dict, done: dict) -> None:
