@@ -15,7 +15,7 @@ $(VENV)/.serve: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.serve requirements-dev.txt requirements-train.txt
+$(VENV)/.dev: $(VENV)/.serve requirements-dev.txt requirements-train.txt requirements-ray.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt -r requirements-train.txt
 	touch $@
 
@@ -52,3 +52,4 @@ bench-smoke: $(VENV)/.dev  ## quick benchmarks: the side-by-side ratios in the l
 	$(BIN)/python bench/bench_predictor.py --quick --out $(SMOKE)/predictor.md
 	$(BIN)/python bench/bench_api.py --quick --out $(SMOKE)/api.md
 	$(BIN)/python bench/bench_batch.py --quick
+	$(BIN)/python bench/bench_ray.py --quick
