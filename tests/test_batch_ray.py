@@ -304,3 +304,6 @@ def test_actor_count_and_batch_size():
     assert batch_size_for(1000, Config(), actors=4) == 48
     assert batch_size_for(10, Config(), actors=2) == 5  # small runs still reach every actor
     assert batch_size_for(1, Config(), actors=8) == 1
+    # like the local engine's chunks, a batch holds about batch_chunk_bytes: ten 2.4 MB phone photos
+    assert batch_size_for(1000, Config(), actors=2, total_bytes=1000 * 2_400_000) == 10
+    assert batch_size_for(1000, Config(), actors=2, total_bytes=1000 * 50_000_000) == 1

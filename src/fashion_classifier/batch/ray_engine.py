@@ -121,9 +121,17 @@ def _quiet_console() -> None:
                 handler.setLevel(max(handler.level, logging.WARNING))
 
 
-def batch_size_for(files: int, config: Config, actors: int) -> int:
-    """``ray_batch_size``, smaller when a run is too small to give every actor a batch."""
-    return max(1, min(config.ray_batch_size, math.ceil(files / max(1, actors))))
+def batch_size_for(files: int, config: Config, actors: int, total_bytes: int = 0) -> int:
+    """``ray_batch_size`` images, fewer when they are large or the run is small.
+
+    Like the local engine's chunks, a batch holds at most ``batch_chunk_bytes``
+    (on average: ten 12-MP photos, not 48), and a small run still gives every
+    actor a batch.
+    """
+    size = config.ray_batch_size
+    if total_bytes > 0 and files > 0:
+        size = min(size, config.batch_chunk_bytes * files // total_bytes)
+    return max(1, min(size, math.ceil(files / max(1, actors))))
 
 
 def build_dataset(rows: Sequence[dict], config: Config, actors: int):
@@ -135,7 +143,7 @@ def build_dataset(rows: Sequence[dict], config: Config, actors: int):
     context.execution_options.preserve_order = True  # scan order: the same names as the local engine
     context.enable_progress_bars = False  # the batch shows its own progress
     context.print_on_execution_start = False
-    batch_size = batch_size_for(len(rows), config, actors)
+    batch_size = batch_size_for(len(rows), config, actors, sum(int(row.get("size") or 0) for row in rows))
     items = [{name: row[name] for name in ROW_COLUMNS} for row in rows]
     dataset = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / batch_size)))
     dataset = dataset.map_batches(read_files, fn_kwargs={"max_bytes": config.max_upload_bytes},
