@@ -30,7 +30,7 @@ import httpbench as hb
 from fashion_classifier.config import Config
 from fashion_classifier.model import Predictor
 
-BUSY = "**measured while model training was using the CPU**"
+BUSY = "**a model training process was running during the run**"
 TARGETS = {"predict_p50": 15.0, "predict_p95": 25.0, "big_p50": 80.0, "batch_p50": 600.0,
            "throughput_ratio": 0.70, "reference_ratio": 5.0, "cold_start": 2.0, "rss": 200.0}
 
@@ -240,6 +240,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     busy = training_running()
     busy_before = hb.cpu_busy()
+    other = hb.OtherWork()
     photos = hb.small_photos(64)
     big = hb.twelve_mp_jpeg(photos[0])
     results: dict = {"big_bytes": big}
@@ -250,11 +251,12 @@ def main(argv=None) -> int:
         if not args.no_reference:
             results["reference"] = measure_reference(args, photos, Path(tmp))
     busy = busy or training_running()
+    other_share = other.share()
     command = "python bench/bench_api.py " + " ".join(sys.argv[1:] if argv is None else argv)
     load = os.getloadavg()
     header = (f"# API benchmark\n\n`{command.strip()}` on {time.strftime('%Y-%m-%d %H:%M %Z')}, "
-              f"{os.cpu_count()} cores, CPU {busy_before:.0%} busy with other work just before the run, "
-              f"load average {load[0]:.1f} after it; "
+              f"{os.cpu_count()} cores; other processes used {busy_before:.0%} of the CPU just before "
+              f"the run and **{other_share:.0%} during it**; load average {load[0]:.1f} after it; "
               f"{BUSY if busy else 'machine otherwise idle'}."
               f" Model input {Predictor.from_config(Config(root=hb.ROOT)).input_size} (h, w).\n\n")
     text = header + report(args, results)

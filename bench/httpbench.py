@@ -154,15 +154,42 @@ def memory_mb(pid: int) -> dict[str, float]:
     return {"rss": rss, "pss": pss}
 
 
+def _cpu_sample() -> tuple[int, int]:
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return sum(values), values[3] + values[4]  # all jiffies, idle + iowait jiffies
+
+
 def cpu_busy(seconds: float = 2.0) -> float:
     """Share of all cores busy over ``seconds`` (other work on the machine, before a run)."""
-    def sample():
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-        return sum(values), values[3] + values[4]  # total, idle + iowait
-    total0, idle0 = sample()
+    total0, idle0 = _cpu_sample()
     time.sleep(seconds)
-    total1, idle1 = sample()
+    total1, idle1 = _cpu_sample()
     return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+class OtherWork:
+    """Share of the machine used by processes other than this one and its (reaped) children.
+
+    Start before the run, call ``share()`` after every server is stopped and reaped.
+    """
+
+    def __init__(self):
+        self.total, self.idle = _cpu_sample()
+        self.ours = self._ours()
+
+    @staticmethod
+    def _ours() -> float:
+        import resource
+
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    def share(self) -> float:
+        total, idle = _cpu_sample()
+        hz = os.sysconf("SC_CLK_TCK")
+        busy = ((total - self.total) - (idle - self.idle)) / hz
+        capacity = (total - self.total) / hz
+        return max(0.0, busy - (self._ours() - self.ours)) / max(capacity, 1e-9)
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:

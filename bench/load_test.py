@@ -185,6 +185,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(argv)
     busy_before = hb.cpu_busy()
+    other = hb.OtherWork()
     photos = hb.small_photos(64)
     tasks = build_tasks(photos, hb.twelve_mp_jpeg(photos[1]))
     small = [hb.multipart("file", [(f"p{i}.jpg", p)]) for i, p in enumerate(photos)]
@@ -210,12 +211,13 @@ def main(argv=None) -> int:
         finally:
             hb.stop_server(process)
         rows = recorded_rows(db)
+    other_share = other.share()
     memory = memory_growth(samples, warmup_s=min(60.0, args.duration / 4))
     body, ok = report(args, stats, wall, memory, rows, stats.total)
     command = "python bench/load_test.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = (f"# Load test\n\n`{command.strip()}` on {time.strftime('%Y-%m-%d %H:%M %Z')}, loopback, "
-            f"gunicorn with api/gunicorn.conf.py defaults; CPU {busy_before:.0%} busy with other work "
-            f"just before the run.\n\n{body}")
+            f"gunicorn with api/gunicorn.conf.py defaults; other processes used {busy_before:.0%} of the "
+            f"CPU just before the run and **{other_share:.0%} during it**.\n\n{body}")
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
