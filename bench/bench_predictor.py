@@ -116,6 +116,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-keras", action="store_true", help="skip the Keras paths (no TensorFlow)")
     args = parser.parse_args(argv)
     repeat, cold_runs = (30, 1) if args.quick else (400, 5)
+    load_before = os.getloadavg()[0]
     config = Config(root=ROOT)
     data = photos(config, 64)
     predictor = Predictor.from_config(config)
@@ -132,7 +133,10 @@ def main(argv=None) -> int:
     reference = rows[0] if not args.no_keras else ours
     text = (f"# Predictor benchmark\n\nModel {predictor.version}, input {predictor.input_size}, "
             f"{os.cpu_count()} cores, `python bench/bench_predictor.py{' --quick' if args.quick else ''}`, "
-            f"{time.strftime('%Y-%m-%d %H:%M')}.\n\n" + markdown(rows, extra, reference, ours))
+            f"{time.strftime('%Y-%m-%d %H:%M')}; load average {load_before:.1f} before and "
+            f"{os.getloadavg()[0]:.1f} after (above ~0.5 on 2 cores means other work shared the CPU "
+            f"and absolute times are inflated; the ratio is the robust figure).\n\n"
+            + markdown(rows, extra, reference, ours))
     print(text)
     print(json.dumps({"rows": rows, **extra}))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
