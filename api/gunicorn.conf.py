@@ -1,9 +1,14 @@
 """Gunicorn settings: ``gunicorn -c api/gunicorn.conf.py api.wsgi:app`` (``make run``).
 
-- workers from cores (``FASHION_API_WORKERS``, 0 = one per core), threads per
-  worker (``FASHION_API_THREADS``, 0 = 4) so uploads overlap inference;
-- inference threads per worker: cores / workers unless ``FASHION_INFERENCE_THREADS``
-  is set (workers x inference threads = cores: no oversubscription under load);
+- workers from cores (``FASHION_API_WORKERS``, 0 = cores + 1: one can read an upload
+  or answer a probe while the others compute);
+- sync workers (``FASHION_API_THREADS`` 0 or 1). Inference is CPU-bound, and a sync worker
+  takes a connection only when it is free, so the load spreads evenly. With threads
+  (gthread) a keep-alive connection stays on the worker that accepted it: in our load
+  tests a burst of clients often landed on one worker while the other idled
+  (docs/benchmarks/api.md). ``FASHION_API_THREADS=N`` > 1 still selects gthread;
+- inference threads per worker: cores / workers (at least 1) unless
+  ``FASHION_INFERENCE_THREADS`` is set, so busy workers do not oversubscribe the cores;
 - ``preload_app``: the model is loaded and warmed up once in the master and
   shared copy-on-write by the workers (fast start, little memory per worker);
 - Prometheus multiprocess mode so /metrics sums all workers;
@@ -20,15 +25,16 @@ from fashion_classifier.config import Config
 _config = Config.from_env()
 
 bind = f"0.0.0.0:{_config.port}"
-workers = _config.api_workers or os.cpu_count() or 1
-worker_class = "gthread"
-threads = _config.api_threads or 4
+_cores = os.cpu_count() or 1
+workers = _config.api_workers or _cores + 1
+threads = _config.api_threads or 1
+worker_class = "sync" if threads == 1 else "gthread"
 # read by Config.from_env() when api.wsgi builds the app (after this file, in this process)
-os.environ.setdefault("FASHION_INFERENCE_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+os.environ.setdefault("FASHION_INFERENCE_THREADS", str(max(1, _cores // workers)))
 preload_app = True
 timeout = _config.api_worker_timeout
 graceful_timeout = 30
-keepalive = 5
+keepalive = 5  # gthread only; sync workers close after each response
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # heartbeat off the disk
 accesslog = "-"
 errorlog = "-"

@@ -115,7 +115,8 @@ def sample_memory(master: int, stop: float, samples: list, interval: float = 5.0
     start = time.perf_counter()
     while time.perf_counter() < stop:
         samples.append((time.perf_counter() - start,
-                        {pid: hb.memory_mb(pid) for pid in hb.children(master)}))
+                        {pid: {**hb.memory_mb(pid), "cpu": hb.cpu_seconds(pid)}
+                         for pid in hb.children(master)}))
         time.sleep(min(interval, max(0.0, stop - time.perf_counter())))
 
 
@@ -126,8 +127,12 @@ def memory_growth(samples: list, warmup_s: float) -> dict:
     growth = {pid: (first[pid]["rss"], last[pid]["rss"]) for pid in common}
     restarted = set(first) != set(last)  # a worker that died (or was recycled) changes its pid
     worst = max(((b - a) / a for a, b in growth.values()), default=float("nan"))
-    return {"per_worker": growth, "worst_growth": worst, "workers_restarted": restarted,
-            "max_rss": max(m["rss"] for _, mem in samples for m in mem.values())}
+    step = max(5.0, samples[-1][0] / 10)
+    series = [(t, [mem[pid]["rss"] for pid in sorted(mem)]) for t, mem in samples
+              if int(t // step) != int((t - 5.0) // step) or t == samples[-1][0]]
+    cpu = [last[pid]["cpu"] - samples[0][1].get(pid, {"cpu": 0.0})["cpu"] for pid in sorted(last)]
+    return {"per_worker": growth, "worst_growth": worst, "workers_restarted": restarted, "cpu": cpu,
+            "max_rss": max(m["rss"] for _, mem in samples for m in mem.values()), "series": series}
 
 
 def recorded_rows(db: Path) -> int:
@@ -162,6 +167,11 @@ def report(args, stats: Stats, wall: float, memory: dict, rows: int, sent: int) 
               "- Worker RSS (MB) after warm-up -> end: " + ", ".join(
                   f"{a:.0f} -> {b:.0f}" for a, b in memory["per_worker"].values())
               + f"; worst growth {memory['worst_growth']:+.1%}; max RSS {memory['max_rss']:.0f} MB.",
+              "- CPU seconds per worker (how evenly the load spread): "
+              + ", ".join(f"{c:.0f}" for c in memory["cpu"]) + ".",
+              "- RSS over time (s: MB per worker): " + "; ".join(
+                  f"{t:.0f}: " + "/".join(f"{v:.0f}" for v in values)
+                  for t, values in memory["series"]) + ".",
               f"- api_calls rows after a graceful stop: {rows} (responses received: {sent}, plus probes).",
               f"- Connection errors: {stats.connection_errors}.", "",
               "| check | result |", "|---|---|"]

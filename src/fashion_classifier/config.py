@@ -109,8 +109,8 @@ class Config:
     api_keys_file: Path | None = None  # file with one API key per line
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API
     max_batch_upload_bytes: int = 256 * 1024 * 1024  # whole /predict_batch body; each file max_upload_bytes
-    api_workers: int = 0  # gunicorn workers; 0: one per core
-    api_threads: int = 0  # gunicorn threads per worker; 0: 4
+    api_workers: int = 0  # gunicorn workers; 0: cores + 1
+    api_threads: int = 0  # gunicorn threads per worker; 0 or 1: sync workers, more: gthread
     api_worker_timeout: int = 120  # gunicorn worker timeout, seconds (a 50-photo batch of 12-MP JPEGs fits)
     api_log_level: str = "INFO"  # API log level
     api_log_json: bool = True  # one JSON object per log line (false: plain text)
