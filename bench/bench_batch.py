@@ -19,6 +19,7 @@ import io
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import subprocess
@@ -46,15 +47,19 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smoke mode: tiny sets, no markdown unless --out")
-    p.add_argument("--small", type=int, default=2000, help="small catalogue photos per set (default 2000)")
-    p.add_argument("--phones", type=int, default=40, help="12-MP JPEGs in the mixed set (default 40)")
+    p.add_argument("--small", type=int, default=1000, help="small catalogue photos per set (default 1000)")
+    p.add_argument("--phones", type=int, default=30, help="12-MP JPEGs in the mixed set (default 30)")
+    p.add_argument("--repeat", type=int, default=2,
+                   help="runs of each batch mode; the fastest counts, like the Predictor's (default 2)")
     p.add_argument("--concurrency", type=int, default=None, help="batch requests in flight (default: config)")
     p.add_argument("--chunk-size", type=int, default=None, help="images per request (default: config)")
+    p.add_argument("--api-inference-threads", type=int, default=None, metavar="N",
+                   help="FASHION_INFERENCE_THREADS for the API server only (default: its config)")
     p.add_argument("--out", type=Path, default=None,
                    help="markdown output (default docs/benchmarks/batch.md; none in --quick mode)")
     args = p.parse_args(argv)
     if args.quick:
-        args.small, args.phones = min(args.small, 120), min(args.phones, 3)
+        args.small, args.phones, args.repeat = min(args.small, 120), min(args.phones, 3), 1
     elif args.out is None:
         args.out = ROOT / "docs" / "benchmarks" / "batch.md"
     return args
@@ -93,24 +98,43 @@ def build_sets(config: Config, work: Path, small: int, phones: int) -> dict[str,
 
 
 # --- measurements --------------------------------------------------------------------------
-def predictor_rate(predictor: Predictor, folder: Path, chunk: int) -> float:
+def predictor_rate(predictor: Predictor, folder: Path, chunk: int) -> dict:
     data = [p.read_bytes() for p in sorted(folder.iterdir())]
     predictor.predict_many(data[:chunk])  # warm
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(data), chunk):
         predictor.predict_many(data[i:i + chunk])
-    return len(data) / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"rate": len(data) / wall, "cpu_ms": 1000 * cpu / len(data)}
 
 
-def batch_rate(pool: Path, work: Path, name: str, extra: list[str], env: dict) -> dict:
+def process_cpu(pids: list[int]) -> float:
+    """User + system CPU seconds of live processes (the API server: master and workers)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def batch_rate(pool: Path, work: Path, name: str, extra: list[str], env: dict,
+               server_pids: list[int]) -> dict:
     incoming, out = work / f"in_{name}", work / f"out_{name}"
     shutil.copytree(pool, incoming)
     count = sum(1 for _ in incoming.iterdir())
     command = [sys.executable, str(ROOT / "src" / "batch_processor.py"), "--input", str(incoming),
                "--output-root", str(out), "--min-age", "0", "--no-alerts", "--quiet", *extra]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu() + process_cpu(server_pids)
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, children_cpu() + process_cpu(server_pids) - cpu
     if result.returncode != 0:
         raise RuntimeError(f"batch failed: {result.stderr[-3000:]}")
     summary = json.loads(next((out / "results" / "batch_results").glob("summary_*.json")).read_text())
@@ -118,7 +142,7 @@ def batch_rate(pool: Path, work: Path, name: str, extra: list[str], env: dict) -
     if summary["total_processed"] != count or left:
         raise RuntimeError(f"batch processed {summary['total_processed']} of {count}, left {left}")
     return {"images": count, "wall": wall, "rate": count / wall, "path": summary["classifier_path"],
-            "run_seconds": summary["processing_time_seconds"]}
+            "run_seconds": summary["processing_time_seconds"], "cpu_ms": 1000 * cpu / count}
 
 
 def free_port() -> int:
@@ -128,12 +152,14 @@ def free_port() -> int:
 
 
 class Api:
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, inference_threads: int | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
         env.update(PORT=str(self.port), FASHION_HISTORY_DB=str(work / "api_history.db"),
                    FASHION_TRUSTED_KEYS=BATCH_KEY, FASHION_API_LOG_LEVEL="WARNING")
+        if inference_threads is not None:
+            env["FASHION_INFERENCE_THREADS"] = str(inference_threads)
         self.log = open(work / "gunicorn.log", "wb")
         gunicorn = Path(sys.executable).parent / "gunicorn"
         self.process = subprocess.Popen(
@@ -149,6 +175,11 @@ class Api:
                 time.sleep(0.2)
         raise RuntimeError("API did not start")
 
+    @property
+    def pids(self) -> list[int]:
+        workers = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
+        return [self.process.pid] + [int(p) for p in workers.stdout.split()]
+
     def stop(self) -> None:
         import signal
 
@@ -159,7 +190,14 @@ class Api:
 
 def under_load() -> str:
     found = subprocess.run(["pgrep", "-f", "fashion_classifier.training"], capture_output=True, text=True)
-    return "yes (a training job was using the CPU)" if found.stdout.strip() else "no"
+    return "yes (a training job was using the CPU)" if found.stdout.strip() else "no training job"
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -168,33 +206,46 @@ HEADER = ("| set | images | Predictor alone (img/s) | batch via API (img/s) | ra
 
 
 def row(name: str, r: dict) -> str:
-    api, local, ceiling = r["api"], r["local"], r["predictor"]
+    api, local, ceiling = r["api"], r["local"], r["predictor"]  # img/s
     return (f"| {name} | {api['images']} | {ceiling:.0f} | {api['rate']:.0f} | {api['rate'] / ceiling:.0%} "
             f"| {local['rate']:.0f} | {local['rate'] / ceiling:.0%} "
             f"| {api['rate'] * 60 / REFERENCE_PER_MINUTE:,.0f}x |")
 
 
-def table(results: dict, config: Config, args, load: str, input_size) -> str:
+def table(results: dict, config: Config, args, load: str, input_size, loads: tuple[str, str]) -> str:
     chunk = args.chunk_size or config.batch_chunk_size
     concurrency = args.concurrency or config.batch_concurrency
     lines = [
         "# Nightly batch benchmark", "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M UTC} on {os.cpu_count()} cores "
         f"({platform.processor() or platform.machine()}), Python {platform.python_version()}; "
-        f"under load: **{load}**.", "",
+        f"under load: **{load}**; load average (1/5/15 min) {loads[0]} at the start, {loads[1]} at the end "
+        "(other jobs on the machine show up here).", "",
         "Command: `python bench/bench_batch.py" + (" --quick" if args.quick else "")
-        + f" --small {args.small} --phones {args.phones}`", "",
+        + f" --small {args.small} --phones {args.phones} --repeat {args.repeat}`", "",
         "End to end = process start to exit of `src/batch_processor.py`: scan, classify, move with the "
         "journal, write CSV + XLSX + JSON + HTML report + log, record history. The Predictor alone is "
-        "`predict_many` on the same photos' bytes, in chunks of the batch's size; it is measured before and "
-        "after the batch runs and the faster of the two is used, so the ratios are conservative. "
-        "All numbers come from this one run.", "",
+        "`predict_many` on the same photos' bytes, in chunks of the batch's size. Each mode runs "
+        f"{args.repeat}x interleaved with the Predictor (measured before and after each round); "
+        "the fastest of each counts. All numbers come from this one run.", "",
         HEADER, "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [row(name, r) for name, r in results.items()]
     lines += ["", f"Settings: chunk size {chunk}, concurrency {concurrency}, gunicorn from "
               "`api/gunicorn.conf.py` (workers = cores), "
               f"model `{config.model_path}` (input {input_size}).", ""]
+    lines += ["CPU per image (all processes: the batch, and the API's gunicorn master and workers), lower "
+              "is better. Less sensitive to other jobs on the machine than wall time, but only indicative: "
+              "LiteRT's worker threads spin while they wait, and the Predictor alone decodes on one thread "
+              "while they do, so it can cost more CPU per image than the API, whose two workers keep them "
+              "busy.", "",
+              "| set | Predictor alone (ms) | batch via API (ms) | Predictor / via API | batch --local (ms) "
+              "| Predictor / --local |", "|---|---:|---:|---:|---:|---:|"]
+    for name, r in results.items():
+        base, api, local = r["predictor_cpu_ms"], r["api"]["cpu_ms"], r["local"]["cpu_ms"]
+        lines.append(f"| {name} | {base:.1f} | {api:.1f} | {base / api:.0%} | {local:.1f} "
+                     f"| {base / local:.0%} |")
+    lines.append("")
     for name, r in results.items():
         api, local = r["api"], r["local"]
         lines.append(f"- {name}: via API {api['wall']:.2f} s wall ({api['run_seconds']:.2f} s inside the "
@@ -203,23 +254,29 @@ def table(results: dict, config: Config, args, load: str, input_size) -> str:
 
 
 def measure(name: str, pool: Path, predictor: Predictor, chunk: int, work: Path, extra: list[str],
-            env: dict) -> dict:
+            env: dict, repeat: int, server_pids: list[int]) -> dict:
     slug = name.split()[0]
-    before = predictor_rate(predictor, pool, chunk)
-    via_api = batch_rate(pool, work, f"{slug}_api", extra, env)
-    local = batch_rate(pool, work, f"{slug}_local", extra + ["--local"], env)
-    rate = max(before, predictor_rate(predictor, pool, chunk))
-    print(f"{name}: predictor {rate:.0f} img/s; batch via API {via_api['rate']:.0f} img/s "
-          f"({via_api['rate'] / rate:.0%}, path {via_api['path']}); --local {local['rate']:.0f} img/s "
-          f"({local['rate'] / rate:.0%})", file=sys.stderr)
-    return {"predictor": rate, "api": via_api, "local": local}
+    alone, api_runs, local_runs = [predictor_rate(predictor, pool, chunk)], [], []
+    for i in range(repeat):  # interleaved, so a burst of other work hits all three alike
+        api_runs.append(batch_rate(pool, work, f"{slug}_api{i}", extra, env, server_pids))
+        local_runs.append(batch_rate(pool, work, f"{slug}_local{i}", extra + ["--local"], env, []))
+        alone.append(predictor_rate(predictor, pool, chunk))
+    rate = max(r["rate"] for r in alone)
+    cpu_ms = min(r["cpu_ms"] for r in alone)
+    via_api = max(api_runs, key=lambda r: r["rate"]) | {"cpu_ms": min(r["cpu_ms"] for r in api_runs)}
+    local = max(local_runs, key=lambda r: r["rate"]) | {"cpu_ms": min(r["cpu_ms"] for r in local_runs)}
+    print(f"{name}: predictor {rate:.0f} img/s ({cpu_ms:.1f} ms CPU/img); batch via API "
+          f"{via_api['rate']:.0f} img/s ({via_api['rate'] / rate:.0%}, {via_api['cpu_ms']:.1f} ms CPU/img, "
+          f"path {via_api['path']}); --local {local['rate']:.0f} img/s ({local['rate'] / rate:.0%}, "
+          f"{local['cpu_ms']:.1f} ms CPU/img)", file=sys.stderr)
+    return {"predictor": rate, "predictor_cpu_ms": cpu_ms, "api": via_api, "local": local}
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     config = Config.from_env()
-    load = under_load()
-    print(f"under load: {load}", file=sys.stderr)
+    load, load_start = under_load(), load_average()
+    print(f"under load: {load}; load average {load_start}", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     extra = []
     if args.chunk_size:
@@ -229,16 +286,16 @@ def main(argv=None) -> int:
     try:
         sets = build_sets(config, work, args.small, args.phones)
         predictor = Predictor.from_config(config)
-        api = Api(work)
+        api = Api(work, args.api_inference_threads)
         env = {k: v for k, v in os.environ.items() if not k.startswith("FASHION_")}
         env.update(API_URL=api.url, FASHION_BATCH_KEY=BATCH_KEY)
         chunk = args.chunk_size or config.batch_chunk_size
         try:
-            results = {name: measure(name, pool, predictor, chunk, work, extra, env)
+            results = {name: measure(name, pool, predictor, chunk, work, extra, env, args.repeat, api.pids)
                        for name, pool in sets.items()}
         finally:
             api.stop()
-        text = table(results, config, args, load, predictor.input_size)
+        text = table(results, config, args, load, predictor.input_size, (load_start, load_average()))
         print(text)
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
