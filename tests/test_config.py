@@ -56,6 +56,8 @@ def test_configuration_doc_lists_every_setting_with_a_meaning():
     table = settings_table()
     doc = (Config().root / "docs" / "CONFIGURATION.md").read_text()
     assert table in doc, "docs/CONFIGURATION.md is stale: python -m fashion_classifier.config --markdown"
+    readme = (Config().root / "README.md").read_text()
+    assert table in readme, "README's settings table is stale: python -m fashion_classifier.config --markdown"
     rows = table.splitlines()[2:]
     assert len(rows) == len(Config.__dataclass_fields__)
     assert all(not row.endswith("|  |") for row in rows)
