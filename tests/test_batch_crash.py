@@ -147,3 +147,21 @@ def test_outputs_of_a_resumed_run_replace_partial_ones(tmp_path, reference):
     rerun_and_check(tmp_path, inputs, reference)
     assert len(list(results.glob("summary_*.json"))) == 1
     assert not [p for p in results.iterdir() if p.name.startswith(".")], "no temporary files left"
+
+
+def test_sigterm_is_recorded_and_the_run_resumed(tmp_path, reference):
+    inputs = make_inputs(tmp_path / "in") | copy_photos(tmp_path / "in", 200, offset=100, subfolder="more")
+    process = start_batch(tmp_path / "in", tmp_path / "out", "--local", "--chunk-size", "1",
+                          "--concurrency", "1")
+    wait_for_line(process, "Found")
+    time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 143
+    [run] = db_rows(tmp_path / "out", "SELECT * FROM batch_runs")
+    assert run["status"] == "failed" and "SIGTERM" in run["error_message"]
+    rows = rerun_and_check(tmp_path, inputs, reference)
+    [run] = db_rows(tmp_path / "out", "SELECT * FROM batch_runs")
+    assert run["status"] in ("success", "partial") and run["total_images"] == len(rows) == len(inputs)
+    assert "completed on attempt 2 after: Terminated: SIGTERM received" == run["error_message"]
+    subjects = [a["subject"] for a in db_rows(tmp_path / "out", "SELECT subject FROM alerts")]
+    assert "Batch Processing Failed" in subjects and "Batch Run Interrupted" not in subjects
