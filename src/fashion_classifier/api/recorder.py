@@ -26,6 +26,9 @@ from ..history import HistoryDB
 log = logging.getLogger(__name__)
 
 _STOP = object()
+# The writer only appends: a small page cache is enough, and it caps the memory the
+# connection holds (SQLite's default is 2 MB, filled slowly as the tables grow).
+WRITER_CACHE_KIB = 256
 _RECORDERS: weakref.WeakSet[CallRecorder] = weakref.WeakSet()
 
 
@@ -93,7 +96,9 @@ class CallRecorder:
 
     def _write(self, db: HistoryDB | None, rows: list) -> HistoryDB | None:
         try:
-            db = db or HistoryDB(self.db_path)
+            if db is None:
+                db = HistoryDB(self.db_path)
+                db.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
             db.record_api_calls([call for call, _ in rows])
             db.record_api_predictions([p for _, predictions in rows for p in predictions])
             self.written += len(rows)
