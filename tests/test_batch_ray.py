@@ -38,6 +38,8 @@ from batch_support import (
     png_bytes,
     run_batch,
     sha256,
+    start_batch,
+    wait_for_line,
     write_file,
 )
 from PIL import Image
@@ -219,6 +221,36 @@ def test_dry_run_on_ray_previews_what_the_local_engine_did(engines, tmp_path):
             assert f" {local[name]['category']} " in line, line
         else:
             assert "error [" in line and str(FAILED) in line, line
+
+
+def test_sigterm_mid_run_is_recorded_and_the_local_engine_finishes_the_run(tmp_path):
+    """Ray's own SIGTERM handler (a bare exit) must not replace the batch's: exit 143, resumable."""
+    incoming, out = tmp_path / "in", tmp_path / "out"
+    inputs = copy_photos(incoming, 400, offset=3)
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    try:
+        process = start_batch(incoming, out, "--engine", "ray", "--ray-actors", "1", "--no-alerts",
+                              env=clean_env(FASHION_RAY_BATCH_SIZE="4", RAY_TMPDIR=ray_tmp))
+        try:
+            wait_for_line(process, "classify + move", timeout=120)  # Ray is up, results are arriving
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 143
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert _processes_using(ray_tmp) == [], "the local Ray instance was not shut down"
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    [run] = db_rows(out, "SELECT * FROM batch_runs")
+    assert run["status"] == "failed" and "Terminated: SIGTERM" in run["error_message"], run
+    done = db_rows(out, "SELECT COUNT(*) AS n FROM batch_files WHERE state = 'done'")[0]["n"]
+    assert 0 < done < len(inputs)  # stopped mid-run
+    result = run_batch(incoming, out, "--local", "--no-alerts", "-q")  # the other engine finishes it
+    assert result.returncode == 0, result.stderr
+    check_exactly_once(inputs, incoming, out)
+    [run] = db_rows(out, "SELECT * FROM batch_runs")
+    assert run["status"] == "success" and run["classifier_path"] == "local+ray"
+    assert run["total_images"] == len(inputs)
 
 
 # --- the engine in this process, next to the local engine's own chunk code -----------------

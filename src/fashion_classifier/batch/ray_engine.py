@@ -91,13 +91,22 @@ def connect(config: Config) -> bool:
     options = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if main else None
-    if config.ray_address:
-        ray.init(address=config.ray_address, **options)
-    else:
-        ray.init(**options)
-    if main and previous is not None:
-        # ray.init makes SIGTERM a bare sys.exit; the batch's own handler records an interrupted run
+    try:
+        if config.ray_address:
+            ray.init(address=config.ray_address, **options)
+        else:
+            ray.init(**options)
+    except SystemExit as exc:  # SIGTERM while Ray was starting: its handler exits; ours is owed the signal
+        if previous is None or exc.code != signal.SIGTERM or not callable(previous):
+            raise
+        ray.shutdown()
         signal.signal(signal.SIGTERM, previous)
+        previous(signal.SIGTERM, None)
+        raise
+    finally:
+        if previous is not None:
+            # ray.init makes SIGTERM a bare sys.exit; the batch's own handler records an interrupted run
+            signal.signal(signal.SIGTERM, previous)
     return True
 
 
