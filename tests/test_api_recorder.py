@@ -135,3 +135,26 @@ def test_latency_window(tmp_config, shipped_predictor, window_hours, expected):
     assert body["total_requests"] == 2  # totals cover all time
     assert body["latency_ms"]["by_endpoint"].get("/predict", {"count": 0})["count"] == expected
     state(app).recorder.close()
+
+
+def test_sql_percentiles_match_the_nearest_rank_definition(tmp_path):
+    import random
+
+    from fashion_classifier.api.stats import collect
+    from fashion_classifier.labels import CATEGORIES
+
+    rng = random.Random(7)
+    rows = {"/predict": [rng.uniform(0.001, 0.5) for _ in range(137)],
+            "/health": [rng.uniform(0.0001, 0.01) for _ in range(23)],
+            "/weird/path": [0.2], "/another": [0.4, 0.1]}
+    db = HistoryDB(tmp_path / "h.db")
+    db.record_api_calls([{**call_row(0, endpoint), "response_time": t}
+                         for endpoint, times in rows.items() for t in times])
+    db.close()
+    latency = collect(tmp_path / "h.db", CATEGORIES, 24.0)["latency_ms"]
+    assert latency["by_endpoint"]["/predict"] == latency_summary(rows["/predict"])
+    assert latency["by_endpoint"]["/health"] == latency_summary(rows["/health"])
+    assert latency["by_endpoint"]["other"] == latency_summary([0.2, 0.4, 0.1])
+    assert latency["all"] == latency_summary([t for times in rows.values() for t in times])
+    empty = collect(tmp_path / "empty.db", CATEGORIES, 24.0)["latency_ms"]
+    assert empty["all"]["count"] == 0 and empty["by_endpoint"] == {}

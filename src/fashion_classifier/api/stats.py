@@ -24,15 +24,37 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
 
 
 def latency_summary(seconds: list[float]) -> dict:
+    """The same summary as the SQL of ``_latency``, from a Python list (for tests and tools)."""
     values = sorted(seconds)
+    return _summary(len(values), sum(values) / len(values) if values else None,
+                    *(percentile(values, q) for q in (50, 95, 99)))
+
+
+def _summary(count: int, mean, p50, p95, p99) -> dict:
     ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
-    return {
-        "count": len(values),
-        "p50": ms(percentile(values, 50)),
-        "p95": ms(percentile(values, 95)),
-        "p99": ms(percentile(values, 99)),
-        "mean": ms(sum(values) / len(values)) if values else None,
-    }
+    return {"count": count, "p50": ms(p50), "p95": ms(p95), "p99": ms(p99), "mean": ms(mean)}
+
+
+# Percentiles in SQL (nearest rank: the ceil(q * n / 100)-th smallest), so a /stats call never
+# pulls tens of thousands of rows into Python: that raised worker memory as the table grew.
+_LATENCY_SQL = """
+WITH recent AS (
+    SELECT {group} AS grp, response_time FROM api_calls
+    WHERE timestamp >= ? ORDER BY id DESC LIMIT ?
+), ranked AS (
+    SELECT grp, response_time,
+           ROW_NUMBER() OVER (PARTITION BY grp ORDER BY response_time) AS rn,
+           COUNT(*) OVER (PARTITION BY grp) AS n
+    FROM recent
+)
+SELECT grp, n, AVG(response_time) AS mean,
+       MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN response_time END) AS p50,
+       MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN response_time END) AS p95,
+       MAX(CASE WHEN rn = (99 * n + 99) / 100 THEN response_time END) AS p99
+FROM ranked GROUP BY grp ORDER BY grp
+"""
+_ENDPOINT_GROUP = "CASE WHEN endpoint IN ({}) THEN endpoint ELSE 'other' END".format(
+    ", ".join(f"'{e}'" for e in KNOWN_ENDPOINTS))
 
 
 def collect(db_path: Path, labels: tuple[str, ...], window_hours: float) -> dict:
@@ -46,9 +68,7 @@ def collect(db_path: Path, labels: tuple[str, ...], window_hours: float) -> dict
         statuses = db.execute("SELECT status_code, COUNT(*) AS n FROM api_calls GROUP BY status_code")
         categories = db.execute("SELECT category, COUNT(*) AS n FROM api_predictions GROUP BY category")
         tiers = db.execute("SELECT tier, COUNT(*) AS n FROM api_predictions GROUP BY tier")
-        since = (datetime.now() - timedelta(hours=window_hours)).isoformat(timespec="seconds")
-        recent = db.execute("SELECT endpoint, response_time FROM api_calls WHERE timestamp >= ?"
-                            " ORDER BY id DESC LIMIT ?", (since, MAX_LATENCY_ROWS))
+        latency = _latency(db, window_hours)
     total = totals["total"]
     return {
         "total_requests": total,
@@ -61,7 +81,7 @@ def collect(db_path: Path, labels: tuple[str, ...], window_hours: float) -> dict
         "total_predictions": sum(r["n"] for r in categories),
         "predictions_by_category": _counts(categories, "category", labels),
         "predictions_by_tier": _counts(tiers, "tier", TIERS),
-        "latency_ms": _latency(recent, window_hours),
+        "latency_ms": latency,
         "first_request": totals["first"],
         "last_request": totals["last"],
     }
@@ -85,13 +105,15 @@ def _counts(rows, key: str, names) -> dict[str, int]:
     return counts
 
 
-def _latency(rows, window_hours: float) -> dict:
-    by_endpoint: dict[str, list[float]] = {}
-    for row in rows:
-        name = row["endpoint"] if row["endpoint"] in KNOWN_ENDPOINTS else "other"
-        by_endpoint.setdefault(name, []).append(row["response_time"])
+def _latency(db: HistoryDB, window_hours: float) -> dict:
+    since = (datetime.now() - timedelta(hours=window_hours)).isoformat(timespec="seconds")
+
+    def summaries(group: str) -> dict:
+        rows = db.execute(_LATENCY_SQL.format(group=group), (since, MAX_LATENCY_ROWS))
+        return {r["grp"]: _summary(r["n"], r["mean"], r["p50"], r["p95"], r["p99"]) for r in rows}
+
     return {
         "window_hours": window_hours,
-        "all": latency_summary([t for times in by_endpoint.values() for t in times]),
-        "by_endpoint": {name: latency_summary(times) for name, times in sorted(by_endpoint.items())},
+        "all": summaries("'all'").get("all", _summary(0, None, None, None, None)),
+        "by_endpoint": summaries(_ENDPOINT_GROUP),
     }
