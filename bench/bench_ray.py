@@ -20,6 +20,7 @@ and just after) goes into the report: other jobs slow every number.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -101,10 +102,12 @@ def batch_run(pool: Path, work: Path, name: str, extra: list[str], env: dict) ->
     summary = json.loads(next((out / "results" / "batch_results").glob("summary_*.json")).read_text())
     if summary["total_processed"] != count or any(incoming.rglob("*.jpg")):
         raise RuntimeError(f"batch processed {summary['total_processed']} of {count}")
-    categories = {}
-    for folder in (out / "data" / "processed_batches").iterdir():
-        for path in folder.iterdir():
-            categories[path.name] = folder.name
+    # category per photo content: which of two identical photos is the duplicate may differ between
+    # runs of the local engine (its chunks are handed over as they finish), the category never does
+    with open(next((out / "results" / "batch_results").glob("batch_results_*.csv")), encoding="utf-8-sig",
+              newline="") as handle:
+        categories = {row["content_hash"]: row["category"] for row in csv.DictReader(handle)
+                      if row["status"] == "success"}
     return {"images": count, "wall": wall, "rate": count / wall, "path": summary["classifier_path"],
             "run_seconds": summary["processing_time_seconds"], "categories": categories}
 
@@ -254,7 +257,7 @@ def report(args, config: Config, e2e: dict, startup: float, streams: dict, per_c
         "",
         f"Overhead ratio (Ray wall / local wall): **{ray['wall'] / local['wall']:.2f}x**; inside the run "
         f"(after process start-up): local {local['run_seconds']:.2f} s, Ray {ray['run_seconds']:.2f} s. "
-        f"Same category for every file in both runs: **{'yes' if same else 'NO'}**.", "",
+        f"Same category for every photo in both runs: **{'yes' if same else 'NO'}**.", "",
         "## Scaling from 1 to 2 Ray workers", "",
         f"The classification stream alone (read + classify, results back to the driver; no moves), on one "
         f"Ray instance (`ray.init(num_cpus=2)`, started in {startup:.1f} s), one core and one "
