@@ -89,7 +89,12 @@ def engines(tmp_path_factory):
 
 
 def _processes_using(marker: str) -> list[str]:
-    """Live processes whose command line names ``marker`` (Ray's session folder)."""
+    """Live processes whose command line names ``marker`` (Ray's session folder).
+
+    That finds the GCS server, the raylet and the workers. Ray's per-node agents
+    rename themselves (``ray::DashboardAgent``) and leave on their own within a
+    minute of their raylet's exit, so they are not looked for.
+    """
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
