@@ -51,3 +51,18 @@ def shipped_predictor(repo_config):
     from fashion_classifier.model import Predictor
 
     return Predictor.from_config(repo_config)
+
+
+@pytest.fixture
+def app(tmp_config, shipped_predictor):
+    """The API app on the shipped model, writing into tmp paths (the API tests' client)."""
+    from api_support import make_app, state
+
+    app = make_app(tmp_config, shipped_predictor)
+    yield app
+    state(app).recorder.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

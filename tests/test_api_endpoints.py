@@ -15,18 +15,6 @@ PREDICTION_KEYS = {"category", "confidence", "timestamp", "all_predictions", "to
                    "model_version", "processing_time_ms", "request_id"}
 
 
-@pytest.fixture
-def app(tmp_config, shipped_predictor):
-    app = make_app(tmp_config, shipped_predictor)
-    yield app
-    state(app).recorder.close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def assert_valid_prediction(body: dict, predictor) -> None:
     assert set(body["all_predictions"]) == set(CATEGORIES)
     assert sum(body["all_predictions"].values()) == pytest.approx(1.0, abs=1e-3)

@@ -19,18 +19,6 @@ from api_support import (
 from PIL import Image
 
 
-@pytest.fixture
-def app(tmp_config, shipped_predictor):
-    app = make_app(tmp_config, shipped_predictor)
-    yield app
-    state(app).recorder.close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def test_404_and_405_are_json(client):
     assert_error(client.get("/no/such/endpoint"), 404, "not_found")
     response = client.delete("/predict")

@@ -22,13 +22,6 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture
-def app(tmp_config, shipped_predictor):
-    app = make_app(tmp_config, shipped_predictor)
-    yield app
-    state(app).recorder.close()
-
-
-@pytest.fixture
 def api_schema(app):
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
     schema.config.generation.update(modes=["positive", "negative"], max_examples=15, deterministic=True)
