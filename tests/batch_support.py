@@ -95,8 +95,10 @@ def start_batch(incoming: Path, out: Path, *args: str, env: dict | None = None) 
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_line(process: subprocess.Popen, needle: str, timeout: float = 60) -> str:
-    """Read the process's stderr until a line contains ``needle``."""
+def wait_for_line(process: subprocess.Popen, needle: str, timeout: float = 60,
+                  exit_ok: bool = False) -> str | None:
+    """Read the process's stderr until a line contains ``needle`` (None if it exits first
+    and ``exit_ok``)."""
     deadline = time.monotonic() + timeout
     seen = []
     while time.monotonic() < deadline:
@@ -108,6 +110,8 @@ def wait_for_line(process: subprocess.Popen, needle: str, timeout: float = 60) -
         seen.append(line)
         if needle in line:
             return line
+    if exit_ok and process.poll() is not None:
+        return None
     raise AssertionError(f"{needle!r} never appeared; stderr so far:\n{''.join(seen)}")
 
 

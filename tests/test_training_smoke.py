@@ -25,7 +25,8 @@ def smoke_run(tmp_path_factory):
                TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run(
         [sys.executable, "-m", "fashion_classifier.training.train", "--size", "64x48", "--limit", "160",
-         "--head-epochs", "3", "--epochs", "1", "--from-block", "14", "--out", str(out / "models"),
+         "--head-epochs", "3", "--epochs", "1", "--from-block", "14", "--label-smoothing", "0.1",
+         "--out", str(out / "models"),
          "--plots", str(out / "plots")],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -39,6 +40,7 @@ def test_smoke_training_writes_every_artifact(smoke_run):
     card = json.loads((out / "models" / "model_card.json").read_text())
     assert card["input_size"]["hw"] == [64, 48]
     assert card["training"]["fine_tune_from_block"] == 14 and card["training"]["train_images"] == 160
+    assert card["training"]["label_smoothing"] == 0.1
     assert 0.3 < card["temperature"] < 4.0
     metrics = card["metrics"]
     assert set(metrics["per_class"]) == set(CATEGORIES)

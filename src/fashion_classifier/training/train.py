@@ -57,9 +57,9 @@ def train_head(tf, keras, model, features, labels, val_features, val_labels, epo
     return history.history
 
 
-def dataset(tf, x, y, batch, augment=None, shuffle=False, seed=0, mirror=False):
+def dataset(tf, x, y, batch, augment=None, shuffle=False, seed=0, mirror=False, one_hot=False):
     """uint8 arrays -> float batches, converted per batch (the float copy of the whole
-    training set would take gigabytes)."""
+    training set would take gigabytes). ``one_hot`` for losses with label smoothing."""
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -67,25 +67,34 @@ def dataset(tf, x, y, batch, augment=None, shuffle=False, seed=0, mirror=False):
     ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE)
     if mirror:
         ds = ds.map(lambda a, b: (tf.reverse(a, axis=[2]), b))
+    if one_hot:
+        ds = ds.map(lambda a, b: (a, tf.one_hot(b, len(CATEGORIES))))
     if augment is not None:
         ds = ds.map(lambda a, b: (tf.clip_by_value(augment(a, training=True), 0.0, 255.0), b),
                     num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def fine_tune(tf, keras, model, train, val, size, first_block, epochs, lr, seed):
-    """Stage 2: unfreeze from ``block_<first_block>``, cosine-decayed AdamW, best-on-val kept."""
+def fine_tune(tf, keras, model, train, val, size, first_block, epochs, lr, seed, smoothing=0.0):
+    """Stage 2: unfreeze from ``block_<first_block>``, cosine-decayed AdamW, best-on-val kept.
+
+    Label ``smoothing`` > 0 keeps the net from driving ambiguous pairs (Tops/Tshirts)
+    to certainty on noisy labels; temperature scaling re-calibrates afterwards."""
     from .model import set_trainable_from
 
     count = set_trainable_from(model, first_block)
     log.info("fine-tuning %d backbone layers from block_%d for %d epochs", count, first_block, epochs)
     steps = int(np.ceil(len(train[0]) / 64)) * epochs
     schedule = keras.optimizers.schedules.CosineDecay(lr, steps, warmup_target=None)
+    one_hot = smoothing > 0
+    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=smoothing) if one_hot
+            else "sparse_categorical_crossentropy")
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss=loss, metrics=["accuracy"])
     stop = keras.callbacks.EarlyStopping("val_accuracy", patience=epochs, restore_best_weights=True)
-    history = model.fit(dataset(tf, *train, 64, augmenter(keras, size), shuffle=True, seed=seed),
-                        validation_data=dataset(tf, *val, 128), epochs=epochs,
+    history = model.fit(dataset(tf, *train, 64, augmenter(keras, size), shuffle=True, seed=seed,
+                                one_hot=one_hot),
+                        validation_data=dataset(tf, *val, 128, one_hot=one_hot), epochs=epochs,
                         callbacks=[stop], verbose=2)
     return history.history
 
@@ -109,7 +118,8 @@ def calibrate(tf, model, val) -> dict:
 
 
 def run(config: Config, size: tuple[int, int], head_epochs: int, tune_epochs: int, first_block: int,
-        lr: float, train_limit: int | None, out_dir: Path, plots_dir: Path) -> dict:
+        lr: float, train_limit: int | None, out_dir: Path, plots_dir: Path,
+        smoothing: float = 0.0) -> dict:
     from . import export
     from .model import build_classifier, feature_extractor
 
@@ -133,7 +143,8 @@ def run(config: Config, size: tuple[int, int], head_epochs: int, tune_epochs: in
 
     if tune_epochs > 0:
         log.info("stage 2: fine-tuning with augmentation")
-        tuned = fine_tune(tf, keras, model, train, val, size, first_block, tune_epochs, lr, config.seed)
+        tuned = fine_tune(tf, keras, model, train, val, size, first_block, tune_epochs, lr, config.seed,
+                          smoothing)
         for key in history:
             history[key] = list(history[key]) + list(tuned.get(key, []))
 
@@ -145,7 +156,8 @@ def run(config: Config, size: tuple[int, int], head_epochs: int, tune_epochs: in
     training_facts = {
         "seconds": round(time.time() - started, 1),
         "head_epochs": head_epochs_run, "fine_tune_epochs": tune_epochs,
-        "fine_tune_from_block": first_block, "learning_rate": lr, "seed": config.seed,
+        "fine_tune_from_block": first_block, "learning_rate": lr, "label_smoothing": smoothing,
+        "seed": config.seed,
         "train_images": int(len(train[0])), "val_images": int(len(val[0])),
         "final_val_accuracy": float(history["val_accuracy"][-1]),
         "best_val_accuracy": float(max(history["val_accuracy"])),
@@ -165,6 +177,8 @@ def main(argv=None) -> int:
     parser.add_argument("--from-block", type=int, default=0,
                         help="fine-tune MobileNetV2 blocks from this one up (0..16, default: %(default)s)")
     parser.add_argument("--lr", type=float, default=2e-4, help="peak fine-tuning learning rate")
+    parser.add_argument("--label-smoothing", type=float, default=0.0,
+                        help="label smoothing during fine-tuning (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=None,
                         help="use at most this many train/val images (smoke runs)")
     parser.add_argument("--out", default=str(config.path("models_dir")), help="artifact folder")
@@ -176,7 +190,7 @@ def main(argv=None) -> int:
     config = replace(config, seed=args.seed)
     out_dir, plots_dir = Path(args.out), Path(args.plots)
     card = run(config, parse_size(args.size), args.head_epochs, args.epochs, args.from_block, args.lr,
-               args.limit, out_dir, plots_dir)
+               args.limit, out_dir, plots_dir, args.label_smoothing)
     print(f"model {card['version']} written to {out_dir}")
     if not args.no_evaluate:
         from .evaluate import evaluate_and_record
