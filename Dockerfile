@@ -31,7 +31,7 @@ COPY config/ config/
 COPY models/ models/
 COPY src/batch_processor.py src/batch_processor.py
 COPY run_batch_processing.sh ./
-COPY deploy/nightly-loop.sh deploy/nightly-loop.sh
+COPY deploy/ deploy/
 RUN mkdir -p data/incoming data/processed_batches data/failed results/batch_results results/reports logs \
     && chown -R app:app data results logs
 USER 10001:10001

@@ -13,33 +13,14 @@ set -u
 umask 022
 
 PROJECT_DIR="$(cd "$(dirname "$(readlink -f "$0")")" && pwd)"
-export PATH="/usr/local/bin:/usr/bin:/bin"
-export LANG="${LANG:-C.UTF-8}" LC_ALL="${LC_ALL:-C.UTF-8}" PYTHONIOENCODING="utf-8"
-
-ENV_FILE="${FASHION_BATCH_ENV:-$PROJECT_DIR/config/batch.env}"
-if [ -f "$ENV_FILE" ]; then
-    set -a
-    # shellcheck disable=SC1090
-    . "$ENV_FILE"
-    set +a
-fi
-
-LOG_DIR="${FASHION_CRON_LOG_DIR:-$PROJECT_DIR/logs}"
-mkdir -p "$LOG_DIR"
+# shellcheck source=deploy/cron-env.sh
+. "$PROJECT_DIR/deploy/cron-env.sh"
 CRON_LOG="$LOG_DIR/cron_batch.log"
 LOCK_FILE="$LOG_DIR/run_batch_processing.lock"
 exec >>"$CRON_LOG" 2>&1
 
 say() { printf '[%s] run_batch_processing: %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$*"; }
 
-# The project's virtualenv: FASHION_VENV, else .venv in the project, else ../venv beside it.
-PYTHON=""
-for candidate in "${FASHION_VENV:-}" "$PROJECT_DIR/.venv" "$PROJECT_DIR/../venv"; do
-    if [ -n "$candidate" ] && [ -x "$candidate/bin/python" ]; then
-        PYTHON="$candidate/bin/python"
-        break
-    fi
-done
 if [ -z "$PYTHON" ]; then
     say "ERROR: no virtualenv found (set FASHION_VENV in $ENV_FILE or run 'make run' once)"
     exit 1

@@ -21,7 +21,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from httpbench import free_port  # noqa: E402
 
 from fashion_classifier.config import Config  # noqa: E402
 from fashion_classifier.model import Predictor  # noqa: E402
@@ -143,12 +144,6 @@ def batch_rate(pool: Path, work: Path, name: str, extra: list[str], env: dict,
         raise RuntimeError(f"batch processed {summary['total_processed']} of {count}, left {left}")
     return {"images": count, "wall": wall, "rate": count / wall, "path": summary["classifier_path"],
             "run_seconds": summary["processing_time_seconds"], "cpu_ms": 1000 * cpu / count}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Api:

@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from bench_batch import phone_jpeg  # noqa: E402  (4000x3000 JPEGs with sensor-like noise)
+from bench_batch import small_photos as photos  # noqa: E402  (evenly spread catalogue photos)
+from httpbench import cpu_busy  # noqa: E402
 
 from fashion_classifier.config import Config  # noqa: E402
 
@@ -59,26 +61,6 @@ def parse_args(argv=None):
     elif args.out is None:
         args.out = ROOT / "docs" / "benchmarks" / "ray.md"
     return args
-
-
-def photos(config: Config, count: int) -> list[Path]:
-    folder = config.path("dataset_dir") / "images"
-    names = sorted(os.listdir(folder))
-    step = max(1, len(names) // count)
-    return [folder / names[i * step] for i in range(count)]
-
-
-def cpu_busy(seconds: float = 3.0) -> float:
-    """Share of all cores busy over ``seconds`` (from /proc/stat), while this benchmark waits."""
-    def sample() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = values[3] + values[4]  # idle + iowait
-        return sum(values) - idle, sum(values)
-
-    busy0, total0 = sample()
-    time.sleep(seconds)
-    busy1, total1 = sample()
-    return (busy1 - busy0) / max(1, total1 - total0)
 
 
 def machine_state() -> dict:

@@ -12,9 +12,6 @@ set -u
 umask 022
 
 PROJECT_DIR="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
-export PATH="/usr/local/bin:/usr/bin:/bin"
-export LANG="${LANG:-C.UTF-8}" LC_ALL="${LC_ALL:-C.UTF-8}" PYTHONIOENCODING="utf-8"
-
 if [ $# -lt 1 ]; then
     echo "usage: $0 COMMAND.py [ARGS...]   (a script in $PROJECT_DIR/monitoring/)" >&2
     exit 64
@@ -26,25 +23,10 @@ if [ ! -f "$PROJECT_DIR/monitoring/$COMMAND" ] || [ "$COMMAND" = "run_monitoring
     exit 64
 fi
 
-ENV_FILE="${FASHION_BATCH_ENV:-$PROJECT_DIR/config/batch.env}"
-if [ -f "$ENV_FILE" ]; then
-    set -a
-    # shellcheck disable=SC1090
-    . "$ENV_FILE"
-    set +a
-fi
-
-LOG_DIR="${FASHION_CRON_LOG_DIR:-$PROJECT_DIR/logs}"
-mkdir -p "$LOG_DIR"
+# shellcheck source=../deploy/cron-env.sh
+. "$PROJECT_DIR/deploy/cron-env.sh"
 exec >>"$LOG_DIR/cron_monitoring.log" 2>&1
 
-PYTHON=""
-for candidate in "${FASHION_VENV:-}" "$PROJECT_DIR/.venv" "$PROJECT_DIR/../venv"; do
-    if [ -n "$candidate" ] && [ -x "$candidate/bin/python" ]; then
-        PYTHON="$candidate/bin/python"
-        break
-    fi
-done
 if [ -z "$PYTHON" ]; then
     echo "[$(date '+%Y-%m-%d %H:%M:%S')] run_monitoring: no virtualenv found (set FASHION_VENV)"
     exit 2

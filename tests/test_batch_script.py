@@ -17,13 +17,13 @@ SCRIPT = ROOT / "run_batch_processing.sh"
 
 @pytest.fixture
 def project(tmp_path):
-    """A deployed copy of the project: the script, src/ and models/ (linked), config/batch.env."""
+    """A deployed copy of the project: the script, src/, models/ and deploy/ (linked), config/batch.env."""
     if not shutil.which("flock"):
         pytest.skip("flock(1) from util-linux is needed by the cron script")
     home = tmp_path / "project"
     (home / "config").mkdir(parents=True)
     shutil.copy2(SCRIPT, home / SCRIPT.name)
-    for name in ("src", "models"):
+    for name in ("src", "models", "deploy"):
         (home / name).symlink_to(ROOT / name)
     incoming, out = tmp_path / "incoming", tmp_path / "out"
     (home / "config" / "batch.env").write_text(

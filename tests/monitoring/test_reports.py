@@ -89,7 +89,7 @@ def test_date_range_selects_exactly_those_days(history):
 
 def test_missing_history_is_exit_2(tmp_path):
     result = run_script("execution_history.py", "--db", str(tmp_path / "none.db"))
-    assert result.returncode == 2 and "no history database" in result.stdout
+    assert result.returncode == 2 and "no history database" in result.stderr
 
 
 class Charts(HTMLParser):

@@ -41,6 +41,15 @@ def located(config: Config, args: argparse.Namespace) -> Config:
     return replace(config, **changes)
 
 
+def history_missing(config: Config, who: str) -> bool:
+    """True, after saying so on stderr, when there is no history database to read."""
+    db_path = config.path("history_db")
+    if db_path.exists():
+        return False
+    print(f"{who}: no history database at {db_path}", file=sys.stderr)
+    return True
+
+
 def day(text: str) -> date:
     """argparse type for YYYY-MM-DD."""
     try:

@@ -22,7 +22,7 @@ from ..history import HistoryDB
 from ..labels import CATEGORIES
 from ..model import TIER_TITLES
 from .box import table
-from .common import add_location_args, day, duration, located, percent, thousands
+from .common import add_location_args, day, duration, history_missing, located, percent, thousands
 from .queries import TIER_KEYS, History, Run, day_range, totals
 
 RULE, THIN = "=" * 70, "-" * 70
@@ -234,8 +234,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     args = p.parse_args(argv)
     config = located(config, args)
     db_path = config.path("history_db")
-    if not db_path.exists():
-        print(f"execution_history: no history database at {db_path}")
+    if history_missing(config, "execution_history"):
         return 2
     now = datetime.now()
     try:

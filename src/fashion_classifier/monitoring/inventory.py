@@ -23,7 +23,7 @@ from ..batch.outputs.atomic import atomic_path
 from ..config import Config
 from ..history import HistoryDB
 from ..model import AUTO
-from .common import add_location_args, located
+from .common import add_location_args, history_missing, located
 
 COLUMNS = ("filename", "category", "confidence", "return_id", "category_code", "auto_classified", "status",
            "review", "reviewed_by", "model_category", "file")
@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     add_location_args(p)
     args = p.parse_args(argv)
     config = located(config, args)
-    if not config.path("history_db").exists():
-        print(f"export_inventory: no history database at {config.path('history_db')}", file=sys.stderr)
+    if history_missing(config, "export_inventory"):
         return 2
     base = args.output_root.resolve() if args.output_root else config.root
     with closing(HistoryDB(config.path("history_db"))) as db:

@@ -20,7 +20,7 @@ from ..batch.outputs.atomic import atomic_path, write_text
 from ..config import Config
 from ..history import HistoryDB
 from ..labels import CATEGORIES
-from .common import add_location_args, day, located
+from .common import add_location_args, day, history_missing, located
 from .queries import TIER_KEYS, History, daily, day_range, totals
 from .report_html import render_html
 
@@ -105,8 +105,7 @@ def write_report(history: History, period: Period, folder: Path) -> tuple[Path, 
 
 def _run(config: Config, period: Period, output: Path | None) -> int:
     db_path = config.path("history_db")
-    if not db_path.exists():
-        print(f"no history database at {db_path}")
+    if history_missing(config, "report"):
         return 2
     try:
         with closing(HistoryDB(db_path)) as db:

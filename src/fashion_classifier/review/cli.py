@@ -8,7 +8,7 @@ from contextlib import closing
 from pathlib import Path
 
 from ..config import Config
-from ..monitoring.common import add_location_args, located
+from ..monitoring.common import add_location_args, history_missing, located
 from .decisions import ReviewDB, resolve_planned
 from .export import export_corrections
 
@@ -29,8 +29,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     add_location_args(p)
     args = p.parse_args(argv)
     config = located(config, args)
-    if not config.path("history_db").exists():
-        print(f"export_corrections: no history database at {config.path('history_db')}", file=sys.stderr)
+    if history_missing(config, "export_corrections"):
         return 2
     with closing(ReviewDB(config.path("history_db"))) as db:
         resolve_planned(db)
