@@ -5,13 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fashion_classifier.data.prepare import Record
+from fashion_classifier.labels import CATEGORIES
 from fashion_classifier.model import TierPolicy
 from fashion_classifier.training.calibration import (
     expected_calibration_error,
     fit_temperature,
     rescale,
 )
-from fashion_classifier.training.evaluate import classification_metrics, tier_metrics
+from fashion_classifier.training.evaluate import (
+    SplitPredictions,
+    classification_metrics,
+    tier_metrics,
+    write_errors_csv,
+)
 
 
 def one_hot_probs(predicted, confidence=0.9, k=10):
@@ -74,3 +81,20 @@ def test_temperature_fit_with_mirror_views_uses_their_average():
     labels = np.array([rng.choice(10, p=p) for p in true_probs])
     view = rescale(true_probs, 0.5)
     assert fit_temperature([view, view], labels) == pytest.approx(fit_temperature(view, labels), rel=1e-6)
+
+
+def test_errors_list_only_mistakes_most_confident_first(tmp_path):
+    records = [Record(id=str(i), path=f"images/{i}.jpg", label=CATEGORIES[0], sha256="x" * 64, group=str(i))
+               for i in range(4)]
+    probs = np.full((4, len(CATEGORIES)), 0.01)
+    probs[0, 0] = 0.9   # right
+    probs[1, 6] = 0.7   # wrong: Tops, fairly sure
+    probs[2, 6] = 0.95  # wrong: Tops, very sure
+    probs[3, 0] = 0.5   # right
+    seen = SplitPredictions(records, np.zeros((4, 2, 2, 3)), np.zeros(4, dtype=int), probs)
+    errors = seen.errors()
+    assert [e["id"] for e in errors] == ["2", "1"]
+    assert errors[0] == {"index": 2, "id": "2", "path": "images/2.jpg", "true": CATEGORIES[0],
+                         "predicted": "Tops", "confidence": 0.95}
+    lines = write_errors_csv(errors, tmp_path / "errors.csv").read_text().splitlines()
+    assert lines[0] == "id,path,true,predicted,confidence" and lines[1].startswith("2,images/2.jpg,")

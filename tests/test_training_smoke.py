@@ -53,11 +53,16 @@ def test_smoke_training_shows_progress_and_plots(smoke_run):
     out, done = smoke_run
     assert "decoding train" in done.stderr and "stage 2: fine-tuning" in done.stderr
     assert "accuracy" in done.stdout and "refund tiers" in done.stdout
-    for plot in ("training_history", "confusion_matrix", "category_performance", "reliability_diagram"):
+    for plot in ("training_history", "confusion_matrix", "category_performance", "reliability_diagram",
+                 "error_examples"):
         with Image.open(out / "plots" / f"{plot}.png") as image:
             assert image.size[0] > 400, plot
     evaluation = json.loads((out / "results" / "evaluation.json").read_text())
     assert len(evaluation["confusion_matrix"]) == len(CATEGORIES)
+    errors = (out / "results" / "test_errors.csv").read_text().splitlines()
+    correct = sum(row[i] for i, row in enumerate(evaluation["confusion_matrix"]))
+    assert errors[0] == "id,path,true,predicted,confidence"
+    assert len(errors) - 1 == evaluation["images"] - correct, "one row per misclassified test image"
 
 
 def test_smoke_model_serves_through_the_predictor(smoke_run, repo_config):

@@ -33,12 +33,18 @@ def load_arrays(records: list[Record], dataset_dir: Path, size: tuple[int, int],
     return x, y
 
 
-def load_split_arrays(splits_dir: Path, name: str, dataset_dir: Path, size: tuple[int, int],
-                      cache_dir: Path | None = None, limit: int | None = None,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def split_records(splits_dir: Path, name: str, limit: int | None = None, seed: int = 0) -> list[Record]:
+    """A split's records, or a seeded random subset of ``limit`` of them (order kept)."""
     records = read_split(Path(splits_dir), name)
     if limit and limit < len(records):
         rng = np.random.default_rng(seed)
         keep = np.sort(rng.choice(len(records), size=limit, replace=False))
         records = [records[i] for i in keep]
+    return records
+
+
+def load_split_arrays(splits_dir: Path, name: str, dataset_dir: Path, size: tuple[int, int],
+                      cache_dir: Path | None = None, limit: int | None = None,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    records = split_records(splits_dir, name, limit, seed)
     return load_arrays(records, dataset_dir, size, cache_dir, label=name)

@@ -10,22 +10,53 @@ plots, and the metrics into the model card.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..config import Config, load_config
+from ..data.prepare import Record
 from ..labels import CATEGORIES
 from ..model import TIERS, Predictor, TierPolicy
 from ..model.predictor import ModelInfo
 from ..progress import progress
-from .arrays import load_split_arrays
+from .arrays import load_arrays, split_records
 from .calibration import expected_calibration_error, reliability_bins, rescale
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class SplitPredictions:
+    """What the evaluation saw: the test records, their model inputs, labels and probabilities."""
+    records: list[Record]
+    x: np.ndarray
+    y: np.ndarray
+    probs: np.ndarray
+
+    def errors(self) -> list[dict]:
+        """Misclassified images, most confident first (the likeliest label-noise candidates)."""
+        predicted, confidence = self.probs.argmax(1), self.probs.max(1)
+        wrong = np.flatnonzero(predicted != self.y)
+        return [{"index": int(i), "id": self.records[i].id, "path": self.records[i].path,
+                 "true": CATEGORIES[self.y[i]], "predicted": CATEGORIES[predicted[i]],
+                 "confidence": round(float(confidence[i]), 4)}
+                for i in sorted(wrong, key=lambda i: -confidence[i])]
+
+
+def write_errors_csv(errors: list[dict], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", "path", "true", "predicted", "confidence"],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(errors)
+    return path
 
 
 def classification_metrics(probs: np.ndarray, labels: np.ndarray) -> dict:
@@ -75,13 +106,14 @@ def predict_in_chunks(predictor: Predictor, x: np.ndarray, label: str, chunk: in
                            for s in progress(starts, label, unit="chunk")])
 
 
-def evaluate(config: Config, models_dir: Path, limit: int | None = None, keras_parity: bool = True) -> dict:
+def evaluate(config: Config, models_dir: Path, limit: int | None = None,
+             keras_parity: bool = True) -> tuple[dict, SplitPredictions]:
     info = ModelInfo.load(models_dir / "labels.json", models_dir / "model_card.json")
     policy = TierPolicy(config.auto_threshold, config.check_threshold)
     predictor = Predictor(models_dir / "fashion_classifier.tflite", info, tiers=policy)
-    x, y = load_split_arrays(config.path("splits_dir"), "test", config.path("dataset_dir"),
-                             predictor.input_size, cache_dir=config.path("cache_dir"),
-                             limit=limit, seed=config.seed)
+    records = split_records(config.path("splits_dir"), "test", limit, config.seed)
+    x, y = load_arrays(records, config.path("dataset_dir"), predictor.input_size,
+                       config.path("cache_dir"), label="test")
     probs = predict_in_chunks(predictor, x, "LiteRT on test")
     result = classification_metrics(probs, y)
     temperature = float(info.card.get("temperature", 1.0))
@@ -101,7 +133,7 @@ def evaluate(config: Config, models_dir: Path, limit: int | None = None, keras_p
             "max_probability_difference": float(np.abs(keras_probs - probs).max()),
             "keras_accuracy": float((keras_probs.argmax(1) == y).mean()),
         }
-    return result
+    return result, SplitPredictions(records, x, y, probs)
 
 
 def format_report(result: dict) -> str:
@@ -129,10 +161,12 @@ def format_report(result: dict) -> str:
 def evaluate_and_record(config: Config, models_dir: Path, plots_dir: Path, limit: int | None = None,
                         keras_parity: bool = True, out: Path | None = None) -> dict:
     from .export import read_card, write_card
-    from .plots import plot_category_performance, plot_confusion_matrix, plot_reliability
+    from .plots import plot_category_performance, plot_confusion_matrix, plot_error_examples, plot_reliability
 
-    result = evaluate(config, Path(models_dir), limit=limit, keras_parity=keras_parity)
+    result, seen = evaluate(config, Path(models_dir), limit=limit, keras_parity=keras_parity)
     print(format_report(result))
+    errors = seen.errors()
+    plot_error_examples(seen.x, errors, result["top_confusions"], Path(plots_dir) / "error_examples.png")
     plot_confusion_matrix(np.array(result["confusion_matrix"]), Path(plots_dir) / "confusion_matrix.png")
     plot_category_performance(result["per_class"], Path(plots_dir) / "category_performance.png")
     plot_reliability(result["reliability_bins"], result["ece"], Path(plots_dir) / "reliability_diagram.png",
@@ -140,6 +174,7 @@ def evaluate_and_record(config: Config, models_dir: Path, plots_dir: Path, limit
     out = out or config.path("results_dir") / "evaluation.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
+    write_errors_csv(errors, out.parent / "test_errors.csv")
     card = read_card(models_dir)
     card["metrics"] = {"split": "test", "images": result["images"], "accuracy": result["accuracy"],
                        "macro_f1": result["macro_f1"], "ece": result["ece"],

@@ -121,3 +121,23 @@ def plot_reliability(bins: list[dict], ece: float, path: Path, ece_raw: float | 
     ax_count.set_xlabel("confidence")
     ax_count.set_ylabel("images")
     return _save(fig, path)
+
+
+def plot_error_examples(x: np.ndarray, errors: list[dict], confusions: list[dict], path: Path,
+                        pairs: int = 4, per_pair: int = 8) -> Path:
+    """The most confident mistakes of the most frequent confusions, as the model saw them:
+    a person can tell model errors from label noise at a glance."""
+    plt = _pyplot()
+    shown = list(confusions[:pairs]) or [{"true": "-", "predicted": "-", "count": 0}]
+    fig, axes = plt.subplots(len(shown), per_pair, figsize=(1.5 * per_pair, 2.3 * len(shown)), squeeze=False)
+    for row, pair in zip(axes, shown, strict=True):
+        examples = [e for e in errors if (e["true"], e["predicted"]) == (pair["true"], pair["predicted"])]
+        for col, ax in enumerate(row):
+            ax.axis("off")
+            if col < len(examples):
+                ax.imshow(x[examples[col]["index"]].astype(np.uint8))
+                ax.set_title(f"id {examples[col]['id']}\np={examples[col]['confidence']:.2f}", fontsize=7)
+        row[0].text(-0.1, 0.5, f"true {pair['true']}\n-> {pair['predicted']}\n({pair['count']} images)",
+                    transform=row[0].transAxes, ha="right", va="center", fontsize=8)
+    fig.suptitle("Most confident test-split errors of the most frequent confusions", fontsize=10)
+    return _save(fig, path)
