@@ -192,6 +192,34 @@ def test_every_call_is_recorded(app, client, tmp_config):
     assert [(p["request_id"], p["category"]) for p in predictions] == [("trace-123", rows[0]["category"])]
 
 
+def test_calls_record_what_was_predicted_or_why_not(app, client, tmp_config):
+    photos = real_photos(2)
+    answer = upload(client, photos[0]).get_json()
+    broken = bytearray(product_png())
+    broken[60:80] = b"\xff" * 20  # inside the compressed data
+    assert upload(client, bytes(broken)).status_code == 400
+    assert upload(client, b"plain text").status_code == 415
+    batch = upload_batch(client, [(photos[1], "a.jpg"), (b"", "empty.jpg"), (b"junk", "junk.jpg")]).get_json()
+    assert upload(client, bytes(11 * 1024 * 1024), "huge.jpg").status_code == 413
+    flush(app)
+    db = HistoryDB(tmp_config.path("history_db"))
+    rows = [dict(r) for r in db.execute("SELECT * FROM api_calls ORDER BY id")]
+    db.close()
+    keys = ("endpoint", "status_code", "category", "tier", "error", "images", "failed")
+    fields = [tuple(r[k] for k in keys) for r in rows]
+    codes = ",".join(sorted(r["code"] for r in batch["results"] if r["status"] == "error"))
+    assert fields == [
+        ("/predict", 200, answer["category"], answer["tier"], None, 1, None),
+        ("/predict", 400, None, None, "corrupt_image", 1, None),
+        ("/predict", 415, None, None, "unsupported_format", 1, None),
+        ("/predict_batch", 200, None, None, codes, 3, 2),
+        ("/predict", 413, None, None, "payload_too_large", 0, None),
+    ]
+    assert rows[0]["confidence"] == pytest.approx(answer["confidence"], abs=1e-6)
+    assert [r["confidence"] for r in rows[1:]] == [None] * 4
+    assert batch["failed"] == 2 and codes == "empty_file,unsupported_format"
+
+
 def test_stats_survive_a_restart(tmp_config, shipped_predictor):
     first = make_app(tmp_config, shipped_predictor)
     upload(first.test_client(), product_png())

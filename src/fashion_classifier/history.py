@@ -172,6 +172,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS idx_health_checks_timestamp ON health_checks(timestamp);
     """,
+    # 5 -> 6: the dashboard's recent predictions and error distribution. What a /predict call
+    # answered beyond its category (confidence, tier), how many files of a /predict_batch call
+    # failed, and an index that finds the batch's latest classifications without a scan
+    """
+    ALTER TABLE api_calls ADD COLUMN confidence REAL;
+    ALTER TABLE api_calls ADD COLUMN tier TEXT;
+    ALTER TABLE api_calls ADD COLUMN failed INTEGER;
+    CREATE INDEX IF NOT EXISTS idx_batch_files_classified ON batch_files(classified_at);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -253,7 +262,7 @@ class HistoryDB:
 
     # --- api_calls -------------------------------------------------------
     API_COLUMNS = ("timestamp", "endpoint", "status_code", "response_time", "success",
-                   "request_id", "method", "category", "images", "error")
+                   "request_id", "method", "category", "images", "error", "confidence", "tier", "failed")
 
     def record_api_calls(self, rows: Iterable[dict]) -> int:
         """Insert many api_calls rows in one transaction (rows: dicts of API_COLUMNS)."""

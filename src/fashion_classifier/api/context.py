@@ -1,8 +1,8 @@
 """Per-request bookkeeping: request id, body limit, timing, metrics, history row, log line.
 
-Views add what they know to ``g`` (``g.category``, ``g.images``,
-``g.predictions``); the after-request hook turns it into one ``api_calls``
-row, Prometheus observations and one structured log line.
+Views add what they know to ``g`` (``g.category``, ``g.confidence``, ``g.tier``,
+``g.images``, ``g.failed``, ``g.predictions``); the after-request hook turns it
+into one ``api_calls`` row, Prometheus observations and one structured log line.
 """
 
 from __future__ import annotations
@@ -78,7 +78,12 @@ def _call_row(endpoint: str, status: int, seconds: float) -> dict:
         "response_time": round(seconds, 6), "success": status < 400,
         "request_id": g.request_id, "method": request.method,
         "category": g.get("category"), "images": g.get("images", 0), "error": g.get("error_code"),
+        "confidence": _rounded(g.get("confidence")), "tier": g.get("tier"), "failed": g.get("failed"),
     }
+
+
+def _rounded(confidence: float | None) -> float | None:
+    return None if confidence is None else round(confidence, 6)
 
 
 def _prediction_rows(endpoint: str) -> list[dict]:

@@ -49,7 +49,7 @@ def predict():
         get_state().metrics.image_errors.labels(exc.code).inc()
         raise ApiError.from_image_error(exc) from None
     _observe([prediction])
-    g.category = prediction.category
+    g.category, g.confidence, g.tier = prediction.category, prediction.confidence, prediction.tier
     body = _response_fields(prediction)
     return jsonify({
         "category": body.pop("category"),
@@ -110,7 +110,8 @@ def _batch_body(results: list[dict], model_version: str) -> dict:
     _observe(predictions)
     failed = len(results) - len(predictions)
     codes = sorted({r["code"] for r in results if r["status"] == "error"})
-    g.error_code = ",".join(codes) or None
+    # one api_calls row per request: no single category; the failed files and their codes
+    g.failed, g.error_code = failed, ",".join(codes) or None
     return {
         "results": results,
         "total": len(results),
