@@ -1,8 +1,9 @@
 """The dashboard and the HTML reports in headless Chromium (Debian's package, driven by Playwright).
 
 The page must load with no console error and no request leaving the server,
-draw every chart, refresh itself, and a review decision made with the keyboard
-must move the photo and be recorded. Screenshots go to the test's folder; with
+draw every chart, refresh itself, list the recent predictions (a file name that
+is markup shown as text) and a review decision made with the keyboard must move
+the photo and be recorded. Screenshots go to the test's folder; with
 UPDATE_SCREENSHOTS=1 they also replace docs/screenshots/*.png.
 """
 
@@ -18,9 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 from alert_servers import free_port
-from batch_support import ROOT, ApiServer, clean_env
+from batch_support import BATCH_KEY, ROOT, ApiServer, bad_inputs, clean_env, run_batch, write_file
 
-from .history_support import MONITORING, clone, connect, run_script
+from .history_support import MONITORING, clone, connect, photo_pool, run_script
 
 CANDIDATES = (os.environ.get("CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
               "/usr/bin/chromium")
@@ -35,7 +36,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 SHOTS = ROOT / "docs" / "screenshots"
 CHARTS = ("volume", "success_rate", "throughput", "confidence_mix", "category_mix", "last_categories",
-          "last_confidence", "api_latency")
+          "last_confidence", "api_latency", "errors")
+HOSTILE = "return_<img src=x onerror=alert(1)>.jpg"  # a legal file name; CSP would also report it
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,9 @@ def site(history, tmp_path_factory):
             with open(photo, "rb") as handle:
                 answer = requests.post(api.url + "/predict", files={"file": handle}, timeout=30)
                 assert answer.status_code == 200
+        cut = photos[0].read_bytes()[:300]  # an API error for the error distribution
+        assert requests.post(api.url + "/predict", files={"file": cut}, timeout=30).status_code == 400
+        _batch_today(base, out, api.url)
         env = clean_env(FASHION_HISTORY_DB=str(db), FASHION_MONITORING_STATE_DIR=str(base / "state"),
                         FASHION_LOGS_DIR=str(out / "logs"))
         assert run_script("check_api_health.py", "--url", api.url, env=env).returncode == 0
@@ -66,6 +71,17 @@ def site(history, tmp_path_factory):
         finally:
             server.terminate()
             server.wait(20)
+
+
+def _batch_today(base: Path, out: Path, api_url: str) -> None:
+    """A real run through the API now: three photos (one named like markup) and three bad files."""
+    incoming = base / "incoming_today"
+    bad_inputs(incoming)
+    for name, photo in zip((HOSTILE, "return_a.jpg", "return_b.jpg"), photo_pool()[-3:], strict=True):
+        write_file(incoming, name, photo.read_bytes())  # photos no earlier night used
+    env = clean_env(API_URL=api_url, FASHION_BATCH_KEY=BATCH_KEY)
+    result = run_batch(incoming, out, "--quiet", "--no-fallback", env=env)
+    assert result.returncode == 0, result.stderr
 
 
 def _wait_up(url: str, server: subprocess.Popen) -> None:
@@ -140,6 +156,35 @@ def test_dashboard_loads_draws_every_chart_and_refreshes(site, browser):
     view.shot(site["folder"], "dashboard")
     assert view.errors == []
     assert all(u.startswith((site["url"], "data:")) for u in view.requests), "a request left the server"
+
+
+def test_recent_predictions_and_error_distribution_are_shown(site, browser):
+    view = Page(browser)
+    page = view.page
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(site["url"] + "/?days=7")
+    recent = page.locator("#recent-predictions")
+    recent.scroll_into_view_if_needed()
+    assert recent.is_visible()
+    rows = recent.locator("tbody tr")
+    assert rows.count() == 20
+    assert recent.locator("td.file", has_text=HOSTILE).count() == 1, "the name is shown as text"
+    assert recent.locator("td.file img").count() == 0, "and never becomes markup"
+    assert recent.locator('tr[data-source="api"] td.source', has_text="/predict_batch").count() >= 1
+    assert recent.locator('tr[data-source="batch"] .tier').count() >= 1
+    tier_colour = recent.locator(".tier").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert tier_colour != "rgba(0, 0, 0, 0)", "the tier badge is coloured"
+    chart = page.locator('#error-distribution svg[data-chart="errors"]')
+    chart.scroll_into_view_if_needed()
+    assert chart.is_visible() and chart.bounding_box()["height"] > 50
+    labels = chart.locator("text").all_text_contents()
+    for label in ("API 400 · truncated_image", "Batch · truncated_image", "Batch · empty_file"):
+        assert label in labels, labels
+    assert chart.locator("rect title").count() >= 4
+    page.evaluate("document.getElementById('error-distribution').scrollIntoView()")
+    view.shot(site["folder"], "recent_and_errors", full=False)
+    assert view.errors == [] and dialogs == []
 
 
 def test_a_keyboard_decision_moves_the_photo_and_is_recorded(site, browser):

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from alert_servers import free_port
+from markupsafe import escape
 from PIL import Image
 from werkzeug.security import check_password_hash
 
@@ -17,11 +18,13 @@ from fashion_classifier.config import Config
 from fashion_classifier.dashboard import create_app
 from fashion_classifier.dashboard.server import hash_password_line
 from fashion_classifier.dashboard.server import main as server_main
+from fashion_classifier.history import HistoryDB
 from fashion_classifier.monitoring.common import OUTPUT_FIELDS
 
-from .history_support import MONITORING, connect
+from .history_support import MONITORING, connect, db_path
 
 JSON = {"Content-Type": "application/json"}
+HOSTILE = """<img src=x onerror=alert(1)>"'&.jpg"""  # a legal file name on Linux
 
 
 def dashboard_config(out, **extra) -> Config:
@@ -67,7 +70,7 @@ def test_pages_render_with_every_chart(client):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     for name in ("volume", "success_rate", "throughput", "confidence_mix", "category_mix", "last_categories",
-                 "last_confidence", "api_latency"):
+                 "last_confidence", "api_latency", "errors"):
         assert f'data-chart="{name}"' in html, name
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert "http://" not in html.split("<body>")[0].replace("http-equiv", ""), "no external assets"
@@ -75,6 +78,69 @@ def test_pages_render_with_every_chart(client):
     assert "Last updated:" in fragment and "<html" not in fragment
     assert c.get("/review").status_code == 200
     assert c.get("/static/review.js").status_code == 200
+
+
+def _recent_activity(out) -> None:
+    """A /predict answer and a corrupt upload (as the API records them), then a batch failure whose
+    file name is markup."""
+    db = HistoryDB(db_path(out))
+    ago = [(datetime.now() - timedelta(minutes=m)).isoformat(timespec="seconds") for m in (10, 5, 1)]
+    call = {"endpoint": "/predict", "response_time": 0.02, "images": 1}
+    db.record_api_calls([
+        {**call, "timestamp": ago[0], "status_code": 200, "success": True, "category": "Watches",
+         "confidence": 0.912, "tier": "auto"},
+        {**call, "timestamp": ago[1], "status_code": 400, "success": False, "error": "corrupt_image"}])
+    db.execute("INSERT INTO batch_files (run_id, seq, source_path, rel_name, state, status, error_code,"
+               " error, classified_at) VALUES ('20991231_020000', 1, ?, ?, 'done', 'error',"
+               " 'truncated_image', 'image file is truncated', ?)", ("/in/" + HOSTILE, HOSTILE, ago[2]))
+    db.close()
+
+
+def test_recent_predictions_and_error_distribution(client):
+    c, out = client
+    _recent_activity(out)
+    html = c.get("/?days=7").get_data(as_text=True)
+    recent = html.split('id="recent-predictions"')[1].split("</section>")[0]
+    rows = recent.split("<tr data-source=")[1:]
+    assert len(rows) == 20
+    assert HOSTILE not in html and "<img src=x" not in html, "the file name must be escaped"
+    assert f'title="{escape(HOSTILE)}">{escape(HOSTILE)}</td>' in rows[0]
+    assert "✗ truncated_image" in rows[0] and "20991231_020000" in rows[0]
+    assert '"api" data-status="error"' in rows[1] and "✗ corrupt_image" in rows[1]
+    assert "Watches" in rows[2] and "91.2%" in rows[2]
+    assert '<span class="tier auto">auto-approve</span>' in rows[2]
+    with connect(out) as conn:
+        names = [r[0] for r in conn.execute("SELECT rel_name FROM batch_files WHERE rel_name != ?"
+                                            " ORDER BY classified_at DESC, id DESC LIMIT 17", (HOSTILE,))]
+    assert [r.split('class="file" title="')[1].split('"')[0] for r in rows[3:]] == names, "newest first"
+    chart = html.split('id="error-distribution"')[1].split("</figure>")[0]
+    assert "last 24 hours: 2 errors" in chart and '<svg class="chart" data-chart="errors"' in chart
+    assert chart.count("<rect") == 2 + 2, "two bars and the legend's two keys"
+    assert "API 400 · corrupt_image: 1" in chart and "Batch · truncated_image: 1" in chart
+    data = c.get("/api/overview").get_json()
+    assert data["recent_predictions"][0]["filename"] == HOSTILE
+    assert [p["source"] for p in data["recent_predictions"][:3]] == ["batch", "api", "api"]
+    assert data["recent_predictions"][2] | {"timestamp": None} == {
+        "timestamp": None, "source": "api", "origin": "/predict", "filename": None, "status": "success",
+        "category": "Watches", "confidence": 0.912, "tier": "auto", "error": None, "images": 1,
+        "failed": None}
+    errors = data["error_distribution"]
+    assert (errors["window_hours"], errors["total"]) == (24, 2)
+    assert sorted((g["source"], g["status_code"], g["kind"], g["count"]) for g in errors["groups"]) == [
+        ("api", 400, "corrupt_image", 1), ("batch", None, "truncated_image", 1)]
+
+
+def test_an_empty_history_shows_both_empty_states(tmp_path):
+    app = create_app(dashboard_config(tmp_path))
+    c = app.test_client()
+    html = c.get("/").get_data(as_text=True)
+    assert "No predictions recorded yet." in html
+    assert '<p class="muted" data-chart="errors">No errors in the last 24 hours.</p>' in html
+    assert "last 24 hours: 0 errors" in html
+    data = c.get("/api/overview").get_json()
+    assert data["recent_predictions"] == []
+    assert (data["error_distribution"]["total"], data["error_distribution"]["groups"]) == (0, [])
+    app.extensions["dashboard_db"].close()
 
 
 def test_decision_through_the_api_moves_the_photo(client):

@@ -7,12 +7,15 @@ from datetime import date, datetime, timedelta
 
 from ..config import Config
 from ..history import HistoryDB
+from ..monitoring.activity import Classification, ErrorGroup, error_groups, recent_classifications
 from ..monitoring.api_health import Probe, probe
 from ..monitoring.queries import History, Run, daily, totals
 from ..review import queue_counts
 
 PROBE_TIMEOUT = 2.0  # the page must not hang on a dead API
 RANGES = (7, 30, 90)
+RECENT_PREDICTIONS = 20
+RECENT_HOURS = 24  # the spec's "last 24 h": API card, latency chart, error distribution
 
 
 @dataclass
@@ -30,6 +33,9 @@ class Overview:
     daily: list[tuple[date, dict]]
     alerts: list[dict]
     queue: dict
+    recent: list[Classification]  # newest first, API and batch
+    errors: list[ErrorGroup]  # since errors_since (RECENT_HOURS ago), most frequent first
+    errors_since: str
 
     @property
     def uptime(self) -> float | None:
@@ -53,7 +59,7 @@ def overview(config: Config, db: HistoryDB, days: int, now: datetime | None = No
     first = first_day(days, now)
     runs = history.runs_between(first.isoformat(), "9999")
     week_start = (now - timedelta(days=7)).isoformat(timespec="seconds")
-    day_ago = (now - timedelta(hours=24)).isoformat(timespec="seconds")
+    day_ago = (now - timedelta(hours=RECENT_HOURS)).isoformat(timespec="seconds")
     return Overview(
         now=now, days=days,
         api=probe(config.api_url, "/health", min(PROBE_TIMEOUT, config.health_check_timeout_seconds)),
@@ -61,7 +67,9 @@ def overview(config: Config, db: HistoryDB, days: int, now: datetime | None = No
         checks=history.health_checks(day_ago), last_run=history.last_run(), runs=runs, period=totals(runs),
         week=totals([r for r in runs if r.timestamp.isoformat() >= week_start]),
         daily=daily(runs, first, now.date()), alerts=history.recent_alerts(10),
-        queue=queue_counts(db, config.path("processed_dir")))
+        queue=queue_counts(db, config.path("processed_dir")),
+        recent=recent_classifications(db, RECENT_PREDICTIONS), errors=error_groups(db, day_ago),
+        errors_since=day_ago)
 
 
 def as_json(o: Overview) -> dict:
@@ -80,6 +88,10 @@ def as_json(o: Overview) -> dict:
         "daily": [{"date": d.isoformat(), **_plain(t)} for d, t in o.daily],
         "alerts": [{k: a[k] for k in ("timestamp", "severity", "subject", "source")} for a in o.alerts],
         "review_queue": o.queue,
+        "recent_predictions": [c.as_json() for c in o.recent],
+        "error_distribution": {"window_hours": RECENT_HOURS, "since": o.errors_since,
+                               "total": sum(e.count for e in o.errors),
+                               "groups": [e.as_json() for e in o.errors]},
     }
 
 

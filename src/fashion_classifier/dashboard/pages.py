@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 
 from ..labels import CATEGORIES
+from ..model import TIER_TITLES
 from .data import RANGES, overview
 from .panels import charts
 
@@ -22,7 +23,7 @@ def _days() -> int:
 def _overview_context() -> dict:
     config, db = current_app.config["FASHION"], current_app.extensions["dashboard_db"]
     o = overview(config, db, _days())
-    return {"o": o, "charts": charts(o, config), "config": config}
+    return {"o": o, "charts": charts(o, config), "config": config, "tier_titles": TIER_TITLES}
 
 
 @bp.get("/")

@@ -8,7 +8,9 @@ from ..labels import CATEGORIES
 from ..model import TIER_TITLES
 from ..monitoring import svg
 from ..monitoring.queries import TIER_KEYS
-from .data import Overview
+from .data import RECENT_HOURS, Overview
+
+SOURCE_COLOURS = {"API": svg.BLUE, "Batch": svg.PALETTE[1]}
 
 
 def charts(o: Overview, config: Config) -> dict[str, str]:
@@ -31,6 +33,7 @@ def charts(o: Overview, config: Config) -> dict[str, str]:
                                          share=True, width=1060, height=250),
         "last_categories": _last_categories(o),
         "last_confidence": _last_confidence(o, config),
+        "errors": _errors(o),
     }
 
 
@@ -46,6 +49,14 @@ def _latency(o: Overview) -> str:
     series = {"API calls (mean)": [_ms(api.get(h)) for h in hours],
               "health checks": [_ms(sum(probes[h]) / len(probes[h])) if h in probes else None for h in hours]}
     return svg.line_chart("api_latency", [f"{h[11:13]}:00" for h in hours], series, unit=" ms", width=1060)
+
+
+def _errors(o: Overview) -> str:
+    if not o.errors:
+        return svg.empty("errors", f"No errors in the last {RECENT_HOURS} hours.")
+    colours = [SOURCE_COLOURS["API" if e.source == "api" else "Batch"] for e in o.errors]
+    return svg.horizontal_bars("errors", [e.label for e in o.errors], [e.count for e in o.errors], colours,
+                               legend=SOURCE_COLOURS, width=1060, label_width=300)
 
 
 def _ms(seconds: float | None) -> float | None:

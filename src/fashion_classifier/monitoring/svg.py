@@ -125,8 +125,36 @@ def stacked_bars(name: str, labels: Sequence[str], stacks: dict[str, Sequence[fl
     return "".join(parts)
 
 
-def _legend(names: list[str], width: int, y: int = 10, colours: Sequence[str] = PALETTE) -> str:
-    parts, x = [], LEFT
+def horizontal_bars(name: str, labels: Sequence[str], values: Sequence[float], colours: Sequence[str],
+                    legend: dict[str, str] | None = None, unit: str = "", width: int = 640,
+                    label_width: int = 230) -> str:
+    """One bar per label, in the order given, the value beside it: long labels (error codes) stay
+    readable. ``colours``: one per bar; ``legend``: name -> colour, drawn below."""
+    if not labels or not any(values):
+        return empty(name)
+    row_h, top_value = 24, nice_max(max(values))
+    plot_w = width - label_width - RIGHT - 60
+    height = row_h * len(labels) + 8 + (20 if legend else 0)
+    parts = _frame(name, name.replace("_", " "), width, height)
+    for i, (label, value, colour) in enumerate(zip(labels, values, colours, strict=True)):
+        y = 4 + i * row_h
+        length = max(1.0, plot_w * value / top_value)
+        parts.append(f'<text x="{label_width - 8}" y="{y + 16}" text-anchor="end" font-size="12" '
+                     f'fill="{INK}">{escape(label)}</text>'
+                     f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="{row_h - 6}" '
+                     f'fill="{colour}"><title>{escape(label)}: {value:,.0f}{escape(unit)}</title></rect>'
+                     f'<text x="{label_width + length + 6:.1f}" y="{y + 16}" font-size="12" fill="{GREY}">'
+                     f'{value:,.0f}{escape(unit)}</text>')
+    if legend:
+        parts.append(_legend(list(legend), width, y=height - 6, colours=list(legend.values()),
+                             x=label_width))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _legend(names: list[str], width: int, y: int = 10, colours: Sequence[str] = PALETTE,
+            x: int = LEFT) -> str:
+    parts = []
     for colour, name in zip(colours, names, strict=False):
         if x > width - 60:
             break
