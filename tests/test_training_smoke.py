@@ -72,3 +72,34 @@ def test_smoke_model_serves_through_the_predictor(smoke_run, repo_config):
     assert predictor.input_size == (64, 48)
     photo = next((repo_config.path("dataset_dir") / "images").glob("*.jpg")).read_bytes()
     assert predictor.predict_bytes(photo).category in CATEGORIES
+
+
+def test_ensemble_of_two_input_sizes_exports_one_servable_model(smoke_run, repo_config, tmp_path):
+    """A second tiny member at another size, merged with the smoke model into one graph."""
+    out, _ = smoke_run
+    env = dict(os.environ, FASHION_RESULTS_DIR=str(out / "results"), FASHION_CACHE_DIR=str(out / "cache"),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    small = tmp_path / "small"
+    steps = [
+        ["fashion_classifier.training.train", "--size", "48x36", "--limit", "160", "--head-epochs", "2",
+         "--epochs", "0", "--no-evaluate", "--out", str(small), "--plots", str(tmp_path / "plots")],
+        ["fashion_classifier.training.ensemble", str(out / "models"), str(small), "--no-mirror",
+         "--no-evaluate", "--out", str(tmp_path / "ensemble")],
+    ]
+    for step in steps:
+        done = subprocess.run([sys.executable, "-m", *step], capture_output=True, text=True, cwd=ROOT,
+                              env=env, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    folder = tmp_path / "ensemble"
+    card = json.loads((folder / "model_card.json").read_text())
+    assert card["input_size"]["hw"] == [64, 48] and card["test_time_augmentation"] == "none"
+    assert [m["input_hw"] for m in card["training"]["ensemble_of"]] == [[64, 48], [48, 36]]
+    info = ModelInfo.load(folder / "labels.json", folder / "model_card.json")
+    litert = Predictor(folder / "fashion_classifier.tflite", info)
+    keras = Predictor(folder / "fashion_classifier.keras", info, backend="keras", warmup=False)
+    photos = sorted((ROOT / "tests" / "fixtures" / "photos").glob("*/*.jpg"))[:6]
+    for photo in photos:
+        a, b = litert.predict_bytes(photo.read_bytes()), keras.predict_bytes(photo.read_bytes())
+        assert a.category == b.category
+        for name in CATEGORIES:
+            assert abs(a.probabilities[name] - b.probabilities[name]) < 1e-4

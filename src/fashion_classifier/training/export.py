@@ -39,7 +39,11 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def save_all(model, size, config, out_dir: Path, training: dict) -> dict:
+ARCHITECTURE = ("MobileNetV2 (alpha 1.0, ImageNet weights from ../shared/weights) "
+                "+ global average pooling + dropout 0.2 + dense softmax (10)")
+
+
+def save_all(model, size, config, out_dir: Path, training: dict, architecture: str = ARCHITECTURE) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_keras(model, out_dir / KERAS_NAME)
@@ -52,8 +56,7 @@ def save_all(model, size, config, out_dir: Path, training: dict) -> dict:
         "name": "fashion_classifier",
         "version": f"{__version__}+{size[0]}x{size[1]}.{created:%Y%m%d%H%M}",
         "created": created.isoformat(timespec="seconds"),
-        "architecture": "MobileNetV2 (alpha 1.0, ImageNet weights from ../shared/weights) "
-                        "+ global average pooling + dropout 0.2 + dense softmax (10)",
+        "architecture": architecture,
         "input_size": {"hw": [size[0], size[1]],
                        "note": "height x width; source photos are about 60x80 (w x h)"},
         "preprocessing": "decode (EXIF upright, any mode -> RGB, alpha on white), letterbox onto white "

@@ -99,7 +99,7 @@ def fine_tune(tf, keras, model, train, val, size, first_block, epochs, lr, seed,
     return history.history
 
 
-def calibrate(tf, model, val) -> dict:
+def calibrate(tf, model, val, allow_mirror: bool = True) -> dict:
     """Decide mirror test-time augmentation on val accuracy, then fit and fold the temperature."""
     from .calibration import fit_temperature
     from .model import fold_temperature
@@ -108,7 +108,7 @@ def calibrate(tf, model, val) -> dict:
     mirror = model.predict(dataset(tf, *val, 128, mirror=True), verbose=0)
     acc_plain = float((plain.argmax(1) == val[1]).mean())
     acc_hflip = float(((plain + mirror).argmax(1) == val[1]).mean())
-    use_flip = acc_hflip > acc_plain
+    use_flip = allow_mirror and acc_hflip > acc_plain
     temperature = fit_temperature([plain, mirror] if use_flip else plain, val[1])
     log.info("val accuracy %.4f, with mirror averaging %.4f -> %s; temperature %.3f", acc_plain, acc_hflip,
              "mirror averaging on" if use_flip else "single view", temperature)
