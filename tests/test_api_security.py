@@ -177,3 +177,27 @@ def test_cors_origins_configurable(tmp_config, shipped_predictor):
     assert preflight.status_code == 200
     assert "x-api-key" in preflight.headers["Access-Control-Allow-Headers"].lower()
     state(app).recorder.close()
+
+
+def test_forwarded_for_is_ignored_without_a_trusted_proxy(limited):
+    """A client cannot spoof a trusted address (or a fresh budget) with its own header."""
+    client = limited.test_client()
+    for i in range(3):
+        upload(client, PHOTO, headers={"X-Forwarded-For": f"198.51.100.{i}"})
+    assert upload(client, PHOTO, headers={"X-Forwarded-For": "10.20.3.4"}).status_code == 429
+
+
+def test_behind_one_proxy_limits_and_trust_follow_the_forwarded_client(tmp_config, shipped_predictor):
+    app = make_app(tmp_config, shipped_predictor, ratelimit_enabled=True, ratelimit_predict="2 per hour",
+                   trusted_addresses=("10.20.0.0/16",), proxy_hops=1)
+    balancer = app.test_client()
+    balancer.environ_base["REMOTE_ADDR"] = "192.0.2.1"  # every request arrives from the balancer
+
+    def via(client_address: str):
+        # the balancer appends the address it saw; anything before it is the client's own claim
+        return upload(balancer, PHOTO, headers={"X-Forwarded-For": f"10.20.9.9, {client_address}"})
+
+    assert [via("203.0.113.5").status_code for _ in range(3)] == [200, 200, 429]
+    assert via("203.0.113.6").status_code == 200, "another client behind the same balancer has its own budget"
+    assert all(via("10.20.3.4").status_code == 200 for _ in range(5)), "trusted network, seen via the proxy"
+    state(app).recorder.close()

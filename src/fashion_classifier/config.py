@@ -104,6 +104,7 @@ class Config:
     ratelimit_stats: str = "10 per minute"  # per client address on /stats
     trusted_keys: tuple[str, ...] = ()  # X-Batch-Key values of trusted internal callers (never rate limited)
     trusted_addresses: tuple[str, ...] = ()  # client addresses treated as trusted callers
+    proxy_hops: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto to believe (0: none, never spoofable)
     auth_enabled: bool = False  # require an X-API-Key on the API
     api_keys: tuple[str, ...] = ()  # accepted API keys (comma-separated)
     api_keys_file: Path | None = None  # file with one API key per line

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Config
 from ..history import HistoryDB
@@ -34,6 +35,8 @@ def create_app(config: Config | None = None, predictor: Predictor | None = None)
     app = Flask(__name__)
     app.json.sort_keys = False  # keep the spec's key order
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes  # per request in context._start
+    if config.proxy_hops > 0:  # behind a balancer: rate limits, trusted addresses and logs see the client
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops)
     state = _build_state(config, predictor)
     app.extensions[EXTENSION_KEY] = state
     init_request_context(app)  # first: every later hook and error has a request id
