@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import load_config
+from ..labels import CATEGORIES
 from .arrays import load_split_arrays
 from .export import KERAS_NAME, read_card, save_all
 
@@ -46,7 +47,7 @@ def build_ensemble(keras, members: list, sizes: list[tuple[int, int]]):
         x = inputs if (h, w) == size else keras.layers.Resizing(h, w, name=f"resize_{h}x{w}_{i}")(inputs)
         features.append(member_features(keras, model, f"member_{i}_{h}x{w}")(x))
     joined = keras.layers.Concatenate(name="features")(features)
-    head = keras.layers.Dense(10, activation="softmax", name="head")
+    head = keras.layers.Dense(len(CATEGORIES), activation="softmax", name="head")
     outputs = head(joined)
     ensemble = keras.Model(inputs, outputs, name="fashion_classifier_ensemble")
     head.set_weights(merged_head_weights([m.get_layer("head").get_weights() for m in members]))
