@@ -181,6 +181,50 @@ MIGRATIONS: list[str] = [
     ALTER TABLE api_calls ADD COLUMN failed INTEGER;
     CREATE INDEX IF NOT EXISTS idx_batch_files_classified ON batch_files(classified_at);
     """,
+    # 6 -> 7: undoing a review decision (fashion_classifier.review.undo). The decision row stays
+    # (audit trail) and says who undid it, when, and where the photo went back to; "planned"
+    # before the file moves back, "done" after, like the decision itself. A photo can then be
+    # decided again, so "one decision per photo" becomes "one decision not undone per photo":
+    # the table is rebuilt with every column kept, the UNIQUE on batch_file_id replaced by a
+    # partial unique index (SQLite cannot drop a column constraint in place)
+    """
+    CREATE TABLE review_decisions_v7 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        batch_file_id INTEGER NOT NULL,
+        run_id TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        content_hash TEXT,
+        tier TEXT,
+        confidence REAL,
+        old_category TEXT NOT NULL,
+        new_category TEXT NOT NULL,
+        action TEXT NOT NULL,
+        reviewer TEXT NOT NULL,
+        decided_at TEXT NOT NULL,
+        old_path TEXT NOT NULL,
+        new_path TEXT,
+        state TEXT NOT NULL,
+        move_method TEXT,
+        note TEXT,
+        undo_state TEXT,
+        undone_by TEXT,
+        undone_at TEXT,
+        undo_path TEXT,
+        undo_note TEXT
+    );
+    INSERT INTO review_decisions_v7 (id, batch_file_id, run_id, filename, content_hash, tier,
+        confidence, old_category, new_category, action, reviewer, decided_at, old_path, new_path, state,
+        move_method, note)
+        SELECT id, batch_file_id, run_id, filename, content_hash, tier, confidence, old_category,
+        new_category, action, reviewer, decided_at, old_path, new_path, state, move_method, note
+        FROM review_decisions;
+    DROP TABLE review_decisions;
+    ALTER TABLE review_decisions_v7 RENAME TO review_decisions;
+    CREATE INDEX IF NOT EXISTS idx_review_decisions_run ON review_decisions(run_id);
+    CREATE INDEX IF NOT EXISTS idx_review_decisions_time ON review_decisions(decided_at);
+    CREATE UNIQUE INDEX IF NOT EXISTS idx_review_decisions_standing ON review_decisions(batch_file_id)
+        WHERE undo_state IS NOT 'done';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -218,6 +218,43 @@ def test_a_keyboard_decision_moves_the_photo_and_is_recorded(site, browser):
     assert view.errors == []
 
 
+def test_undo_puts_a_corrected_photo_back_on_disk_and_in_the_queue(site, browser):
+    view = Page(browser)
+    page = view.page
+    page.goto(site["url"] + "/review")
+    page.wait_for_selector("#review[data-loaded]")
+    page.fill("#reviewer", "Sarah")
+    assert page.locator("#undo").is_hidden()
+    item_id = int(page.locator("#current").get_attribute("data-id"))
+    with connect(site["out"]) as conn:
+        row = conn.execute("SELECT dest_path FROM batch_files WHERE id = ?", (item_id,)).fetchone()
+    source = Path(row[0])
+    content = source.read_bytes()
+    new = page.locator("#choices button").nth(1).get_attribute("data-category")
+    page.locator("#choices button").nth(1).click()
+    wait_until(page, "document.getElementById('toast').innerText.includes('moved to')")
+    assert not source.exists() and (source.parent.parent / new / source.name).is_file()
+    assert page.locator(f"#queue li[data-id='{item_id}']").count() == 0
+    page.locator("#undo").click()
+    wait_until(page, "document.getElementById('toast').innerText.includes('is back in')")
+    assert source.read_bytes() == content and not (source.parent.parent / new / source.name).exists()
+    assert int(page.locator("#current").get_attribute("data-id")) == item_id
+    assert page.locator(f"#queue li[data-id='{item_id}']").count() == 1 and page.locator("#undo").is_hidden()
+    view.shot(site["folder"], "review_undone", full=False)
+    page.locator("#meta").click()  # keys go to the queue: confirm with 1, take it back with U
+    page.keyboard.press("1")
+    wait_until(page, "document.getElementById('toast').innerText.includes('confirmed')")
+    page.keyboard.press("u")
+    wait_until(page, f"document.getElementById('current').dataset.id === '{item_id}'")
+    with connect(site["out"]) as conn:
+        rows = [dict(r) for r in conn.execute("SELECT * FROM review_decisions WHERE batch_file_id = ?"
+                                              " ORDER BY id", (item_id,))]
+    assert [(r["action"], r["undo_state"], r["undone_by"]) for r in rows] == \
+        [("corrected", "done", "Sarah"), ("confirmed", "done", "Sarah")]
+    assert source.read_bytes() == content
+    assert view.errors == []
+
+
 def test_weekly_and_custom_reports_render_without_errors(site, browser):
     out, folder = site["out"], site["folder"] / "reports"
     assert run_script("weekly_report.py", "--output-root", str(out), "--output", str(folder)).returncode == 0

@@ -158,6 +158,41 @@ def test_decision_through_the_api_moves_the_photo(client):
     assert bad.status_code == 400
 
 
+def test_undo_through_the_api_puts_the_photo_back(client):
+    c, out = client
+    item = first_item(c)
+    processed = out / "data" / "processed_batches"
+    new = next(g["category"] for g in item["guesses"] if g["category"] != item["category"])
+    assert c.post(f"/api/review/items/{item['id']}/undo", json={"reviewer": "Sarah"}).status_code == 404
+    decided = c.post(f"/api/review/items/{item['id']}", json={"category": new, "reviewer": "Sarah"})
+    assert decided.status_code == 201 and item["id"] != first_item(c)["id"]
+    cross = c.post(f"/api/review/items/{item['id']}/undo", json={"reviewer": "x"},
+                   headers={"Origin": "http://evil.example"})
+    form = c.post(f"/api/review/items/{item['id']}/undo", data={"reviewer": "x"})
+    assert (cross.status_code, form.status_code) == (403, 415)
+    assert (processed / new / item["name"]).is_file(), "nothing undone by refused calls"
+    decision_id = decided.get_json()["decision"]["id"]
+    undone = c.post(f"/api/review/items/{item['id']}/undo",
+                    json={"reviewer": "Sarah", "decision_id": decision_id})
+    assert undone.status_code == 200, undone.get_json()
+    body = undone.get_json()
+    assert body["undo"]["folder"] == item["folder"] and body["item"]["id"] == item["id"]
+    assert body["counts"]["corrected"] == 0
+    assert (processed / item["folder"] / item["name"]).is_file()
+    assert not (processed / new / item["name"]).exists()
+    assert item["id"] in {i["id"] for i in c.get("/api/review/items").get_json()["items"]}
+    assert c.get(f"/review/photo/{item['id']}?size=thumb").status_code == 200
+    twice = c.post(f"/api/review/items/{item['id']}/undo", json={"reviewer": "Bob"})
+    assert twice.status_code == 409 and "already undone by Sarah" in twice.get_json()["error"]
+    assert c.post(f"/api/review/items/{item['id']}/undo", json={"reviewer": "Bob", "decision_id": "x"}
+                  ).status_code == 400
+    again = c.post(f"/api/review/items/{item['id']}", json={"category": item["category"], "reviewer": "Bob"})
+    assert again.status_code == 201 and again.get_json()["counts"]["confirmed"] == 1
+    with connect(out) as conn:
+        rows = [dict(r) for r in conn.execute("SELECT * FROM review_decisions ORDER BY id")]
+    assert [(r["action"], r["undone_by"]) for r in rows] == [("corrected", "Sarah"), ("confirmed", None)]
+
+
 def test_state_changes_only_as_same_origin_json(client):
     c, _ = client
     item = first_item(c)

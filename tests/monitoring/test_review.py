@@ -13,6 +13,8 @@ from fashion_classifier.data.prepare import read_split
 from fashion_classifier.labels import CATEGORIES
 from fashion_classifier.review import (
     AlreadyDecided,
+    CannotUndo,
+    DecisionNotFound,
     InvalidCategory,
     MoveFailed,
     NotInQueue,
@@ -21,8 +23,10 @@ from fashion_classifier.review import (
     decide,
     pending_items,
     resolve_planned,
+    undo_decision,
 )
 from fashion_classifier.review import decisions as decisions_module
+from fashion_classifier.review import undo as undo_module
 from fashion_classifier.training.arrays import load_arrays
 
 from .history_support import connect, run_script
@@ -204,3 +208,123 @@ def test_corrections_export_is_a_training_split(review):
     only = run_script("export_corrections.py", "--output-root", str(out), "--corrected-only")
     assert only.returncode == 0 and len(read_split(folder, "corrections")) == 2
     assert len(list((folder / "images").iterdir())) == 2, "the confirmed photo's copy was not removed"
+
+
+# --- undo -------------------------------------------------------------------------------
+
+
+def test_undoing_a_correction_puts_the_photo_back_and_in_the_queue(review):
+    db, processed, out = review
+    item = pending_items(db, processed)[0]
+    content = item.path.read_bytes()
+    decision = decide(db, processed, item.id, other_category(item), "Sarah")
+    assert not item.path.exists()
+    undo = undo_decision(db, processed, " Bob ", item_id=item.id)
+    assert undo.path == str(item.path) and item.path.read_bytes() == content
+    assert not Path(decision.new_path).exists()
+    [row] = decision_rows(out)  # the decision is kept, marked undone
+    assert (row["state"], row["undo_state"], row["undone_by"], row["undo_path"]) == \
+        ("done", "done", "Bob", str(item.path))
+    assert row["undone_at"][:4].isdigit() and row["new_path"] == decision.new_path
+    back = {i.id: i for i in pending_items(db, processed)}[item.id]
+    assert back.path == item.path
+    again = decide(db, processed, item.id, item.category, "Bob")  # decided again, a second row
+    assert again.action == "confirmed" and item.path.read_bytes() == content
+    assert [(r["action"], r["undo_state"]) for r in decision_rows(out)] == [("corrected", "done"),
+                                                                            ("confirmed", None)]
+    with pytest.raises(AlreadyDecided, match="Bob"):
+        decide(db, processed, item.id, other_category(item), "Sarah")
+
+
+def test_undoing_a_confirmation_moves_nothing(review):
+    db, processed, out = review
+    item = pending_items(db, processed)[0]
+    before = sorted(p.relative_to(processed) for p in processed.rglob("*") if p.is_file())
+    decision = decide(db, processed, item.id, item.category, "Sarah")
+    undo = undo_decision(db, processed, "Sarah", decision_id=decision.id)
+    assert undo.path == str(item.path) and undo.action == "confirmed"
+    assert sorted(p.relative_to(processed) for p in processed.rglob("*") if p.is_file()) == before
+    assert item.id in {i.id for i in pending_items(db, processed)}
+    assert decision_rows(out)[0]["undo_state"] == "done"
+
+
+def test_undo_refuses_unknown_twice_and_a_photo_moved_away(review):
+    db, processed, out = review
+    a, b = pending_items(db, processed)[:2]
+    with pytest.raises(DecisionNotFound):
+        undo_decision(db, processed, "Sarah", decision_id=10 ** 9)
+    with pytest.raises(DecisionNotFound):
+        undo_decision(db, processed, "Sarah", item_id=a.id)  # not decided
+    decision = decide(db, processed, a.id, other_category(a), "Sarah")
+    undo_decision(db, processed, "Sarah", decision_id=decision.id)
+    for how in ({"decision_id": decision.id}, {"item_id": a.id}):
+        with pytest.raises(CannotUndo, match="already undone by Sarah") as caught:
+            undo_decision(db, processed, "Bob", **how)
+        assert caught.value.status == 409
+    moved = decide(db, processed, b.id, other_category(b), "Sarah")
+    elsewhere = processed.parent / "moved_by_hand.jpg"
+    Path(moved.new_path).rename(elsewhere)
+    before = sorted(p.relative_to(processed) for p in processed.rglob("*") if p.is_file())
+    with pytest.raises(CannotUndo, match="no longer at .*nothing was moved") as caught:
+        undo_decision(db, processed, "Sarah", item_id=b.id)
+    assert caught.value.status == 409 and elsewhere.is_file() and not b.path.exists()
+    assert sorted(p.relative_to(processed) for p in processed.rglob("*") if p.is_file()) == before
+    assert decision_rows(out)[1]["undo_state"] is None, "the decision stands"
+    with pytest.raises(ReviewError, match="who is reviewing"):
+        undo_decision(db, processed, " ", item_id=b.id)
+
+
+def test_undo_never_overwrites_a_file_that_took_the_old_name(review):
+    db, processed, _ = review
+    item = pending_items(db, processed)[0]
+    content = item.path.read_bytes()
+    decision = decide(db, processed, item.id, other_category(item), "Sarah")
+    item.path.write_bytes(b"a new photo with the same name")
+    undo = undo_decision(db, processed, "Sarah", item_id=item.id)
+    stem, ext = os.path.splitext(item.path.name)
+    assert Path(undo.path) == item.path.parent / f"{stem}_2{ext}" and Path(undo.path).read_bytes() == content
+    assert item.path.read_bytes() == b"a new photo with the same name"
+    assert not Path(decision.new_path).exists()
+    back = {i.id: i for i in pending_items(db, processed)}[item.id]
+    assert back.path == Path(undo.path), "the queue knows the new name"
+    redo = decide(db, processed, item.id, other_category(item), "Bob")
+    assert Path(redo.new_path).read_bytes() == content and not Path(undo.path).exists()
+
+
+def test_an_undo_interrupted_by_a_crash_is_finished(review):
+    db, processed, out = review
+    a, b, c = pending_items(db, processed)[:3]
+    for item in (a, b, c):
+        decide(db, processed, item.id, other_category(item), "Sarah")
+    rows = {r["batch_file_id"]: r for r in decision_rows(out)}
+
+    def planned(item):  # the state a crash leaves: the undo committed, the move not (fully) done
+        row = rows[item.id]
+        undo_module._claim(db, row, "Bob", item.path, "planned")
+        return Path(row["new_path"])
+
+    planned(a)  # crashed before the move
+    planned(b).rename(b.path)  # crashed after the rename
+    os.link(planned(c), c.path)  # crashed between link and unlink
+    assert not {a.id, b.id, c.id} & {i.id for i in pending_items(db, processed)}, "not back until done"
+    with pytest.raises(CannotUndo):
+        undo_decision(db, processed, "Bob", item_id=a.id)
+    assert resolve_planned(db) == 3
+    for item in (a, b, c):
+        assert item.path.is_file() and not Path(rows[item.id]["new_path"]).exists()
+    assert [r["undo_state"] for r in decision_rows(out)] == ["done"] * 3
+    assert {a.id, b.id, c.id} <= {i.id for i in pending_items(db, processed)}
+    assert resolve_planned(db) == 0
+
+
+def test_the_export_skips_undone_decisions(review):
+    db, processed, out = review
+    kept, undone = pending_items(db, processed)[:2]
+    decide(db, processed, kept.id, other_category(kept), "Sarah")
+    decide(db, processed, undone.id, other_category(undone), "Sarah")
+    undo_decision(db, processed, "Sarah", item_id=undone.id)
+    result = run_script("export_corrections.py", "--output-root", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "1 labelled photos (1 corrected, 0 confirmed)" in result.stdout
+    records = read_split(out / "data" / "corrections", "corrections")
+    assert [r.id for r in records] == [kept.content_hash[:16]]

@@ -11,8 +11,8 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request, 
 
 from ..monitoring.history_report import csv_table
 from ..monitoring.queries import History
-from ..review import ReviewError, decide, export_corrections, pending_items, queue_counts
-from ..review.queue import in_processed
+from ..review import ReviewError, decide, export_corrections, pending_items, queue_counts, undo_decision
+from ..review.queue import CURRENT_PATH, in_processed
 from .data import as_json, first_day, overview
 from .pages import _days
 from .photos import jpeg
@@ -54,15 +54,40 @@ def review_decide(item_id: int):
     return jsonify({"decision": decision.as_json(), "counts": counts}), 201
 
 
+@bp.post("/api/review/items/<int:item_id>/undo")
+def review_undo(item_id: int):
+    """Undo the standing decision on a photo (or, with ``decision_id`` in the body, that decision)."""
+    config, db = _ctx()
+    body = request.get_json(silent=True) or {}
+    reviewer = g.get("user") or body.get("reviewer", "")
+    decision_id = body.get("decision_id")
+    if decision_id is not None and (not isinstance(decision_id, int) or isinstance(decision_id, bool)):
+        return jsonify({"error": "decision_id must be a number"}), 400
+    try:
+        if decision_id is not None:
+            rows = db.execute("SELECT batch_file_id FROM review_decisions WHERE id = ?", (decision_id,))
+            if rows and rows[0]["batch_file_id"] != item_id:
+                return jsonify({"error": f"decision {decision_id} is not about photo {item_id}"}), 404
+        undo = undo_decision(db, config.path("processed_dir"), reviewer, decision_id=decision_id,
+                             item_id=None if decision_id is not None else item_id)
+    except ReviewError as exc:
+        return jsonify({"error": str(exc)}), exc.status
+    current_app.logger.info("review: %s undid decision %s (%s)", undo.undone_by, undo.decision_id,
+                            undo.action)
+    folder = config.path("processed_dir")
+    item = next((i for i in pending_items(db, folder) if i.id == item_id), None)
+    return jsonify({"undo": undo.as_json(), "item": item.as_json() if item else None,
+                    "counts": queue_counts(db, folder)}), 200
+
+
 @bp.get("/review/photo/<int:item_id>")
 def review_photo(item_id: int):
     config, db = _ctx()
-    rows = db.execute("SELECT f.dest_path, d.new_path FROM batch_files f LEFT JOIN review_decisions d"
-                      " ON d.batch_file_id = f.id AND d.state = 'done'"
+    rows = db.execute(f"SELECT {CURRENT_PATH} AS current_path FROM batch_files f"
                       " WHERE f.id = ? AND f.status = 'success'", (item_id,))
     if not rows:
         abort(404)
-    path = Path(rows[0]["new_path"] or rows[0]["dest_path"] or "")
+    path = Path(rows[0]["current_path"] or "")
     if not in_processed(path, config.path("processed_dir")):  # only photos in processed_batches
         abort(404)
     data = jpeg(path, request.args.get("size", "thumb"), config.max_image_pixels)

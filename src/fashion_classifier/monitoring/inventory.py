@@ -55,6 +55,7 @@ def inventory_rows(db: HistoryDB, run_id: str, codes: dict[str, str], base: Path
     rows = db.execute(
         "SELECT f.*, d.new_category, d.action, d.reviewer, d.new_path FROM batch_files f"
         " LEFT JOIN review_decisions d ON d.batch_file_id = f.id AND d.state = 'done'"
+        " AND d.undo_state IS NULL"
         " WHERE f.run_id = ? ORDER BY f.seq", (run_id,))
     return [_row(r, codes, base) for r in rows]
 

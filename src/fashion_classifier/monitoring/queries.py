@@ -149,7 +149,7 @@ class History:
         """Review decisions by action ('confirmed', 'corrected')."""
         return Counter({r["action"]: r["n"] for r in self.db.execute(
             "SELECT action, COUNT(*) AS n FROM review_decisions WHERE decided_at >= ? AND decided_at < ?"
-            " AND state = 'done' GROUP BY action", (start, end))})
+            " AND state = 'done' AND undo_state IS NULL GROUP BY action", (start, end))})
 
 
 def _percentile(sorted_values: Sequence[float], pct: float) -> float | None:

@@ -5,7 +5,9 @@ quick-check or manual-review tier that sit in ``processed_batches/<Category>/``
 and have no decision yet. A decision is stored in ``review_decisions`` (who,
 when, old and new category) *before* a corrected photo moves to its new
 folder, with the batch's own no-overwrite move, so a crash at any point is
-finished by ``resolve_planned``. ``export_corrections`` writes the human labels
+finished by ``resolve_planned``. ``undo_decision`` takes a decision back (the
+photo returns to its old folder, same protocol; the row stays, marked undone).
+``export_corrections`` writes the human labels
 as a training split (``id,path,label,sha256,group``).
 """
 
@@ -22,7 +24,9 @@ from .decisions import (
 )
 from .export import ExportResult, export_corrections
 from .queue import REVIEW_TIERS, ReviewItem, get_item, pending_items, queue_counts
+from .undo import CannotUndo, DecisionNotFound, Undo, undo_decision
 
-__all__ = ["AlreadyDecided", "Decision", "ExportResult", "InvalidCategory", "MoveFailed", "NotInQueue",
-           "REVIEW_TIERS", "ReviewDB", "ReviewError", "ReviewItem", "decide", "export_corrections",
-           "get_item", "pending_items", "queue_counts", "resolve_planned"]
+__all__ = ["AlreadyDecided", "CannotUndo", "Decision", "DecisionNotFound", "ExportResult", "InvalidCategory",
+           "MoveFailed", "NotInQueue", "REVIEW_TIERS", "ReviewDB", "ReviewError", "ReviewItem", "Undo",
+           "decide", "export_corrections", "get_item", "pending_items", "queue_counts", "resolve_planned",
+           "undo_decision"]

@@ -24,6 +24,7 @@ from .queue import get_item, in_processed
 CONFIRMED, CORRECTED = "confirmed", "corrected"
 PLANNED, DONE, MISSING = "planned", "done", "missing"
 MAX_NAMES = 1000
+STANDING = "undo_state IS NOT 'done'"  # a decision not (completely) undone: the photo is decided
 
 
 class ReviewError(Exception):
@@ -105,7 +106,7 @@ def decide(db: HistoryDB, processed_dir: Path, item_id: int, category: str, revi
 
 def _why_not(db: HistoryDB, item_id: int) -> ReviewError:
     rows = db.execute("SELECT reviewer, decided_at, new_category FROM review_decisions"
-                      " WHERE batch_file_id = ?", (item_id,))
+                      f" WHERE batch_file_id = ? AND {STANDING}", (item_id,))
     if rows:
         r = rows[0]
         return AlreadyDecided(f"already reviewed by {r['reviewer']} at {r['decided_at']}"
@@ -136,8 +137,9 @@ def _free_name(db: HistoryDB, folder: Path, current: Path) -> Path:
             continue
         promised = db.execute(
             "SELECT 1 FROM batch_files WHERE state = 'planned' AND dest_path = ? UNION ALL"
-            " SELECT 1 FROM review_decisions WHERE state = 'planned' AND new_path = ?",
-            (str(candidate), str(candidate)))
+            " SELECT 1 FROM review_decisions WHERE state = 'planned' AND new_path = ? UNION ALL"
+            " SELECT 1 FROM review_decisions WHERE undo_state = 'planned' AND undo_path = ?",
+            (str(candidate), str(candidate), str(candidate)))
         if not promised:
             return candidate
     raise MoveFailed(f"no free name for {current.name} in {folder}")
@@ -170,14 +172,16 @@ def _done(db: HistoryDB, decision_id: int, dest: Path, method: str, note: str = 
 
 
 def resolve_planned(db: HistoryDB) -> int:
-    """Finish the decisions a crash left between "planned" and "done"; returns how many."""
+    """Finish the decisions and undos a crash left between "planned" and "done"; returns how many."""
+    from .undo import resolve_planned_undos
+
     rows = db.execute("SELECT * FROM review_decisions WHERE state = ?", (PLANNED,))
     for row in rows:
         try:
             _resolve(db, row)
         except ReviewError:  # could not move now: the decision was withdrawn, the photo waits again
             pass
-    return len(rows)
+    return len(rows) + resolve_planned_undos(db)
 
 
 def _resolve(db: HistoryDB, row) -> None:

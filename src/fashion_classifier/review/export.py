@@ -9,7 +9,8 @@ training tools read it like a split::
 
 Photos are copied to ``<dir>/images/<sha256 prefix><ext>`` (they outlive the
 30-day retention of ``processed_batches``). A photo reviewed twice (the same
-content in two runs) appears once, with its latest label.
+content in two runs) appears once, with its latest label. An undone decision
+(even one whose undo is still in progress) is not exported.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class ExportResult:
 
 
 def export_corrections(db: HistoryDB, out_dir: Path, corrected_only: bool = False) -> ExportResult:
-    sql = "SELECT * FROM review_decisions WHERE state = 'done'"
+    sql = "SELECT * FROM review_decisions WHERE state = 'done' AND undo_state IS NULL"  # not undone
     if corrected_only:
         sql += " AND action = 'corrected'"
     latest: dict[str, dict] = {}

@@ -11,8 +11,17 @@ from ..history import HistoryDB
 from ..model import CHECK, REVIEW
 
 REVIEW_TIERS = (REVIEW, CHECK)  # manual review first, then quick check
-_PENDING = """
-    SELECT f.* FROM batch_files f LEFT JOIN review_decisions d ON d.batch_file_id = f.id
+# where a photo is now: its standing decision's destination, else where its last undo put it back,
+# else where the batch placed it
+CURRENT_PATH = """COALESCE(
+    (SELECT c.new_path FROM review_decisions c WHERE c.batch_file_id = f.id AND c.state = 'done'
+     AND c.undo_state IS NOT 'done'),
+    (SELECT u.undo_path FROM review_decisions u WHERE u.batch_file_id = f.id AND u.undo_state = 'done'
+     ORDER BY u.id DESC LIMIT 1),
+    f.dest_path)"""
+_PENDING = f"""
+    SELECT f.*, {CURRENT_PATH} AS current_path FROM batch_files f
+    LEFT JOIN review_decisions d ON d.batch_file_id = f.id AND d.undo_state IS NOT 'done'
     WHERE f.status = 'success' AND f.state = 'done' AND f.tier IN ('review', 'check') AND d.id IS NULL
 """
 _ORDER = " ORDER BY f.run_id DESC, CASE f.tier WHEN 'review' THEN 0 ELSE 1 END, f.confidence, f.id"
@@ -48,7 +57,7 @@ def _item(row) -> ReviewItem:
         scores.setdefault(row["top2_category"], row["top2_confidence"] or 0.0)
     guesses = tuple(sorted(((str(c), float(p)) for c, p in scores.items()), key=lambda cp: -cp[1]))
     return ReviewItem(row["id"], row["run_id"], row["rel_name"], row["category"],
-                      float(row["confidence"]), row["tier"], guesses, Path(row["dest_path"]),
+                      float(row["confidence"]), row["tier"], guesses, Path(row["current_path"]),
                       row["content_hash"] or "")
 
 
@@ -82,7 +91,8 @@ def get_item(db: HistoryDB, item_id: int) -> ReviewItem | None:
 def queue_counts(db: HistoryDB, processed_dir: Path) -> dict:
     waiting = pending_items(db, processed_dir)
     done = {r["action"]: r["n"] for r in db.execute(
-        "SELECT action, COUNT(*) AS n FROM review_decisions WHERE state = 'done' GROUP BY action")}
+        "SELECT action, COUNT(*) AS n FROM review_decisions WHERE state = 'done' AND undo_state IS NULL"
+        " GROUP BY action")}
     return {"waiting": len(waiting), "manual_review": sum(i.tier == REVIEW for i in waiting),
             "quick_check": sum(i.tier == CHECK for i in waiting), "confirmed": done.get("confirmed", 0),
             "corrected": done.get("corrected", 0)}

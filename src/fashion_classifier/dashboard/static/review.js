@@ -11,6 +11,7 @@
   let items = [];
   let index = 0;
   let busy = false;
+  let last = null;  // the latest decision made on this page: { item, decision }, while it can be undone
 
   if (reviewerInput) reviewerInput.value = window.localStorage.getItem("reviewer") || "";
 
@@ -115,6 +116,7 @@
               : "✓ " + item.filename + " moved to " + d.folder + "/" + d.name);
         items.splice(index, 1);
         showCounts(data.counts);
+        showUndo({ item: item, decision: d });
       } else if (response.status === 404 || response.status === 409) {
         toast(data.error || "This photo was already handled.", true);
         items.splice(index, 1);  // someone else decided, or the file is gone
@@ -129,8 +131,62 @@
     }
   }
 
+  function showUndo(entry) {
+    last = entry;
+    const button = $("undo");
+    button.hidden = !entry;
+    if (entry) {
+      const d = entry.decision;
+      button.title = "Undo: " + entry.item.filename + (d.action === "confirmed" ? " confirmed as " + d.new_category
+        : " moved to " + d.folder + "/") + " (key U)";
+    }
+  }
+
+  async function undo() {
+    if (busy || !last) return;
+    const who = reviewer();
+    if (!who) {
+      toast("Type your name in 'Reviewer' first.", true);
+      reviewerInput.focus();
+      return;
+    }
+    const entry = last;
+    busy = true;
+    try {
+      const response = await fetch("/api/review/items/" + entry.item.id + "/undo", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ decision_id: entry.decision.id, reviewer: who }) });
+      const data = await response.json().catch(() => ({}));
+      if (response.ok) {
+        const back = data.item || Object.assign({}, entry.item, { folder: data.undo.folder, name: data.undo.name });
+        items = items.filter((i) => i.id !== back.id);
+        index = Math.min(index, items.length);
+        items.splice(index, 0, back);  // the photo is the current one again
+        showCounts(data.counts);
+        showUndo(null);
+        toast("↶ " + entry.item.filename + " is back in " + data.undo.folder + "/ for review");
+      } else {
+        toast(data.error || "Could not undo (HTTP " + response.status + ").", true);
+        if (response.status === 404 || response.status === 409) showUndo(null);
+      }
+    } catch (error) {
+      toast("The dashboard server cannot be reached; nothing was changed.", true);
+    } finally {
+      busy = false;
+      render();
+    }
+  }
+
+  $("undo").addEventListener("click", undo);
+
   document.addEventListener("keydown", (event) => {
     if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return;
+    if ((event.key === "u" || event.key === "U") && last) {
+      event.preventDefault();
+      undo();
+      return;
+    }
     if (items.length === 0) return;
     const position = KEYS.indexOf(event.key);
     if (position >= 0) {
