@@ -64,7 +64,8 @@ def test_check_backup_and_repair_a_corrupted_database(tmp_path):
     aside, saved = repair_db(db_path)
     assert aside.exists() and aside.name.startswith("execution_history.db.corrupt-")
     assert check_db(db_path)[0]
-    assert 0 < saved["batch_runs"] <= 300 and saved["alerts"] == 1
+    # the scribble spans at most two pages of ~15 rows each: only the rows on them are lost
+    assert 250 <= saved["batch_runs"] < 300 and saved["alerts"] == 1
     db = HistoryDB(db_path)  # the repaired file is a normal, current history database
     assert len(db.execute("SELECT * FROM batch_runs")) == saved["batch_runs"]
     db.log_batch_run(

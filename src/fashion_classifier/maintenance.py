@@ -97,27 +97,38 @@ def repair_db(path: Path) -> tuple[Path, dict[str, int]]:
 
 
 def _salvage_table(old: sqlite3.Connection, fresh: sqlite3.Connection, table: str) -> int:
+    """Copy every readable row: forwards by rowid until a damaged page, then backwards from the
+    end down to it, so one bad page costs only the rows on it (and the rows are kept as read)."""
     columns = [r[1] for r in fresh.execute(f'PRAGMA table_info("{table}")')]
     try:
         old_columns = {r[1] for r in old.execute(f'PRAGMA table_info("{table}")')}
-        wanted = [c for c in columns if c in old_columns]
-        rows = old.execute(f'SELECT {", ".join(wanted)} FROM "{table}"')
-        count = 0
-        fresh.execute("BEGIN")
-        for row in rows:
-            fresh.execute(
-                f'INSERT OR IGNORE INTO "{table}" ({", ".join(wanted)}) '
-                f"VALUES ({', '.join('?' for _ in wanted)})",
-                row,
-            )
-            count += 1
-        fresh.execute("COMMIT")
-        return count
     except sqlite3.DatabaseError as exc:
-        if fresh.in_transaction:
-            fresh.execute("COMMIT")  # keep the rows read before the damage
+        log.warning("table %s: unreadable (%s)", table, exc)
+        return 0
+    wanted = [c for c in columns if c in old_columns]
+    select = f'SELECT rowid, {", ".join(wanted)} FROM "{table}"'
+    insert = (f'INSERT OR IGNORE INTO "{table}" ({", ".join(wanted)}) '
+              f"VALUES ({', '.join('?' for _ in wanted)})")
+    last = _copy_rows(old, fresh, f"{select} ORDER BY rowid", (), insert, table)
+    if last is not None:  # stopped at damage: read the rest from the other end
+        _copy_rows(old, fresh, f"{select} WHERE rowid > ? ORDER BY rowid DESC", (last,), insert, table)
+    return fresh.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+
+
+def _copy_rows(old, fresh, query: str, args: tuple, insert: str, table: str):
+    """Insert rows until the query ends (None) or hits a damaged page (the last rowid read, or 0)."""
+    last = 0
+    fresh.execute("BEGIN")
+    try:
+        for row in old.execute(query, args):
+            fresh.execute(insert, tuple(row)[1:])
+            last = row[0]
+    except sqlite3.DatabaseError as exc:
         log.warning("table %s: salvage stopped at a damaged page (%s)", table, exc)
-        return fresh.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+        return last
+    finally:
+        fresh.execute("COMMIT")  # keep the rows read before any damage
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
