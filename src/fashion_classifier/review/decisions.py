@@ -186,23 +186,35 @@ def resolve_planned(db: HistoryDB) -> int:
 
 def _resolve(db: HistoryDB, row) -> None:
     src, dest, digest = Path(row["old_path"]), Path(row["new_path"]), row["content_hash"]
-    partial_path(dest, f"review-{row['id']}").unlink(missing_ok=True)
-    src_here, dest_here = os.path.lexists(src), os.path.lexists(dest)
-    if src_here and dest_here and same_file(src, dest):  # linked, not yet unlinked
-        os.unlink(src)
+    where = interrupted_move(src, dest, digest, f"review-{row['id']}")
+    if where == IN_PLACE:
         return _done(db, row["id"], dest, "recovered (already in place)")
-    if dest_here and digest and _hash(dest) == digest:
-        if src_here and _hash(src) == digest:
-            os.unlink(src)  # a verified copy is in place; the source was about to go
-        return _done(db, row["id"], dest, "recovered (already in place)")
-    if src_here:
-        if dest_here:  # someone else's file took the name
+    if where == AT_SOURCE:
+        if os.path.lexists(dest):  # someone else's file took the name
             dest = _free_name(db, dest.parent, src)
         _move(db, row["id"], src, dest, digest)
         return None
     db.execute("UPDATE review_decisions SET state = ?, note = ? WHERE id = ?",
                (MISSING, "the photo was at neither place when the decision was resumed", row["id"]))
     return None
+
+
+IN_PLACE, AT_SOURCE, GONE = "in place", "at source", "gone"
+
+
+def interrupted_move(src: Path, dest: Path, digest: str | None, tag: str) -> str:
+    """Where a move a crash interrupted stands (its partial copy removed): IN_PLACE (the
+    source cleaned up if it was about to go), AT_SOURCE (still to move) or GONE."""
+    partial_path(dest, tag).unlink(missing_ok=True)
+    src_here, dest_here = os.path.lexists(src), os.path.lexists(dest)
+    if src_here and dest_here and same_file(src, dest):  # linked, not yet unlinked
+        os.unlink(src)
+        return IN_PLACE
+    if dest_here and digest and _hash(dest) == digest:
+        if src_here and _hash(src) == digest:
+            os.unlink(src)  # a verified copy is in place; the source was about to go
+        return IN_PLACE
+    return AT_SOURCE if src_here else GONE
 
 
 def _hash(path: Path) -> str:

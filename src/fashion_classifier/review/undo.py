@@ -18,11 +18,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..batch.moves import DestinationTaken, fsync_dir, partial_path, place, same_file
+from ..batch.moves import DestinationTaken, fsync_dir, place
 from ..history import HistoryDB, now_iso
 from .decisions import (
+    AT_SOURCE,
     CONFIRMED,
     DONE,
+    IN_PLACE,
     MAX_NAMES,
     MISSING,
     PLANNED,
@@ -31,6 +33,7 @@ from .decisions import (
     _free_name,
     _hash,
     clean_reviewer,
+    interrupted_move,
 )
 from .queue import in_processed
 
@@ -155,17 +158,11 @@ def resolve_planned_undos(db: HistoryDB) -> int:
 def _resolve(db: HistoryDB, row) -> None:
     src, dest, digest = Path(row["new_path"]), Path(row["undo_path"]), row["content_hash"]
     old = Path(row["old_path"])
-    partial_path(dest, f"review-undo-{row['id']}").unlink(missing_ok=True)
-    src_here, dest_here = os.path.lexists(src), os.path.lexists(dest)
-    if src_here and dest_here and same_file(src, dest):  # linked, not yet unlinked
-        os.unlink(src)
+    where = interrupted_move(src, dest, digest, f"review-undo-{row['id']}")
+    if where == IN_PLACE:
         return _undone(db, row["id"], dest, "recovered (already in place)")
-    if dest_here and digest and _hash(dest) == digest:
-        if src_here and _hash(src) == digest:
-            os.unlink(src)  # a verified copy is in place; the source was about to go
-        return _undone(db, row["id"], dest, "recovered (already in place)")
-    if src_here:
-        if dest_here:  # someone else's file took the name
+    if where == AT_SOURCE:
+        if os.path.lexists(dest):  # someone else's file took the name
             dest = _free_name(db, dest.parent, old)
         _move_back(db, row["id"], src, dest, digest, old)
         return None
