@@ -145,23 +145,34 @@ def _free_name(db: HistoryDB, folder: Path, current: Path) -> Path:
     raise MoveFailed(f"no free name for {current.name} in {folder}")
 
 
+def place_under_free_name(db: HistoryDB, decision_id: int, src: Path, dest: Path, content_hash: str,
+                          token: str, like: Path, path_column: str):
+    """Move ``src`` to ``dest`` with the batch's ``place`` (never overwrites); if a file takes
+    ``dest`` meanwhile, the next free name like ``like``, recorded in ``path_column`` first.
+    Both folders fsynced. OSError when nothing moved."""
+    dest.parent.mkdir(exist_ok=True)
+    for _ in range(MAX_NAMES):
+        try:
+            placed = place(src, dest, content_hash or None, token=token)
+            break
+        except DestinationTaken:  # a file appeared there since we chose the name
+            dest = _free_name(db, dest.parent, like)
+            db.execute(f"UPDATE review_decisions SET {path_column} = ? WHERE id = ?",
+                       (str(dest), decision_id))
+    else:
+        raise OSError(f"no free name for {src.name}")
+    fsync_dir(dest.parent)
+    fsync_dir(src.parent)
+    return placed
+
+
 def _move(db: HistoryDB, decision_id: int, src: Path, dest: Path, content_hash: str) -> tuple[Path, str]:
     try:
-        dest.parent.mkdir(exist_ok=True)
-        for _ in range(MAX_NAMES):
-            try:
-                placed = place(src, dest, content_hash or None, token=f"review-{decision_id}")
-                break
-            except DestinationTaken:  # a file appeared there since we chose the name
-                dest = _free_name(db, dest.parent, src)
-                db.execute("UPDATE review_decisions SET new_path = ? WHERE id = ?", (str(dest), decision_id))
-        else:
-            raise OSError(f"no free name for {src.name}")
+        placed = place_under_free_name(db, decision_id, src, dest, content_hash, f"review-{decision_id}",
+                                       src, "new_path")
     except OSError as exc:
         db.execute("DELETE FROM review_decisions WHERE id = ?", (decision_id,))  # nothing moved: undecided
         raise MoveFailed(f"could not move {src.name} to {dest.parent.name}/: {exc}") from exc
-    fsync_dir(dest.parent)
-    fsync_dir(src.parent)
     _done(db, decision_id, placed.dest, placed.method, placed.note)
     return placed.dest, placed.method
 

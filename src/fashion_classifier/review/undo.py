@@ -18,14 +18,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..batch.moves import DestinationTaken, fsync_dir, place
 from ..history import HistoryDB, now_iso
 from .decisions import (
     AT_SOURCE,
     CONFIRMED,
     DONE,
     IN_PLACE,
-    MAX_NAMES,
     MISSING,
     PLANNED,
     MoveFailed,
@@ -34,6 +32,7 @@ from .decisions import (
     _hash,
     clean_reviewer,
     interrupted_move,
+    place_under_free_name,
 )
 from .queue import in_processed
 
@@ -117,24 +116,13 @@ def _claim(db: HistoryDB, row, reviewer: str, dest: Path, state: str) -> str:
 def _move_back(db: HistoryDB, decision_id: int, src: Path, dest: Path, content_hash: str, old: Path) -> Path:
     """Move ``src`` to ``dest``; another free name like ``old`` (the photo's name before the decision)
     if ``dest`` is taken by then."""
-    token = f"review-undo-{decision_id}"
     try:
-        dest.parent.mkdir(exist_ok=True)
-        for _ in range(MAX_NAMES):
-            try:
-                placed = place(src, dest, content_hash or None, token=token)
-                break
-            except DestinationTaken:  # a file appeared there since we chose the name
-                dest = _free_name(db, dest.parent, old)
-                db.execute("UPDATE review_decisions SET undo_path = ? WHERE id = ?", (str(dest), decision_id))
-        else:
-            raise OSError(f"no free name for {src.name}")
+        placed = place_under_free_name(db, decision_id, src, dest, content_hash, f"review-undo-{decision_id}",
+                                       old, "undo_path")
     except OSError as exc:  # nothing moved: the decision stands
         db.execute("UPDATE review_decisions SET undo_state = NULL, undone_by = NULL, undone_at = NULL,"
                    " undo_path = NULL WHERE id = ?", (decision_id,))
         raise MoveFailed(f"could not move {src.name} back to {dest.parent.name}/: {exc}") from exc
-    fsync_dir(dest.parent)
-    fsync_dir(src.parent)
     _undone(db, decision_id, placed.dest, placed.method + (f"; {placed.note}" if placed.note else ""))
     return placed.dest
 
