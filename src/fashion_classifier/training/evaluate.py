@@ -236,8 +236,10 @@ def _pct(value) -> str:
 
 
 def format_open_world(ow: dict) -> list[str]:
+    auroc = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
     lines = [f"open world (Other threshold {ow['other_threshold']}): AUROC in vs held-out types "
-             f"{ow['auroc_in_vs_heldout']:.4f}, in vs trained types {ow['auroc_in_vs_trained_types']:.4f}"]
+             f"{auroc(ow['auroc_in_vs_heldout'])}, in vs trained types "
+             f"{auroc(ow['auroc_in_vs_trained_types'])}"]
     for mode in ("fixed", "precision"):
         if mode not in ow:
             continue
