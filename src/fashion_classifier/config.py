@@ -119,6 +119,7 @@ class Config:
     api_log_level: str = "INFO"  # API log level
     api_log_json: bool = True  # one JSON object per log line (false: plain text)
     stats_window_hours: float = 24.0  # latency percentiles of /stats cover this window
+    model_reload_seconds: float = 1.0  # how often each API worker looks whether another model version was promoted
 
     # batch processor
     batch_chunk_size: int = 48  # three of the predictor's 16-image buckets per request
