@@ -25,7 +25,11 @@ SHIPPED = "shipped"
 POINTER = "CURRENT"
 VERSIONS = "versions"
 ARTIFACTS = ("fashion_classifier.tflite", "fashion_classifier.keras", "labels.json", "model_card.json")
-_DEFAULT_MODEL_PATH = Path("models/fashion_classifier.tflite")
+_DEFAULTS = (
+    Path("models/fashion_classifier.tflite"),
+    Path("models/labels.json"),
+    Path("models/model_card.json"),
+)
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,120}$")
 
 
@@ -128,8 +132,8 @@ class ModelStore:
 
 
 def uses_store(config) -> bool:
-    """The store decides what serves unless the configuration names its own model file."""
-    return Path(config.model_path) == _DEFAULT_MODEL_PATH
+    """The store decides what serves unless the configuration names its own model files."""
+    return (Path(config.model_path), Path(config.labels_path), Path(config.model_card_path)) == _DEFAULTS
 
 
 def serving_config(config, version: str | None = None):
