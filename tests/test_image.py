@@ -290,13 +290,14 @@ print(json.dumps(found))
 
 def test_the_image_holds_no_secret_no_tensorflow_no_pip_and_runs_as_10001(image, base_image):
     with stage("inspect the image"):
-        config = json.loads(podman("image", "inspect", image).stdout)[0]["Config"]
+        inspected = json.loads(podman("image", "inspect", image).stdout)[0]
+        config = inspected["Config"]
         found = json.loads(
             podman("run", "--rm", "--no-healthcheck", image, "python", "-c", INSPECT_SCRIPT, DECOY).stdout
         )
         base_ca = podman("run", "--rm", base_image, "sha256sum", str(HOST_CA)).stdout.split()[0]
     assert config["User"] == f"{APP_UID}:{APP_UID}"
-    assert "/readyz" in " ".join(config["Healthcheck"]["Test"])  # kept: built in docker format
+    assert "/readyz" in " ".join(inspected["Healthcheck"]["Test"])  # kept: built in docker format
     assert found["uid"] == APP_UID and found["user"] == "app"
     assert found["modules"] == {
         "tensorflow": False,
