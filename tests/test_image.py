@@ -405,19 +405,22 @@ def test_cron_wrappers_and_exports_work_inside_the_image(image, api, project):
     assert len(exported.strip().splitlines()) == 1 + len(PHOTOS)
 
 
+def start_dashboard(containers: list, name: str, image: str, root: Path, port: int, api_url: str = "") -> str:
+    """compose's dashboard service, on the host's loopback (no login needed there)."""
+    extra = ["--env", f"API_URL={api_url}"] if api_url else []
+    args = ["--no-healthcheck", *run_args(root, *extra)]
+    command = ["python", "monitoring/dashboard.py", "--host", "127.0.0.1", "--port", str(port)]
+    return start(containers, name, image, args, command)
+
+
 def test_the_dashboard_container_answers(image, api, project, containers):
     port = free_port()
     with stage("dashboard container"):
-        name = start(
-            containers,
-            "dashboard",
-            image,
-            ["--no-healthcheck", *run_args(project)],
-            ["python", "monitoring/dashboard.py", "--host", "127.0.0.1", "--port", str(port)],
-        )
+        name = start_dashboard(containers, "dashboard", image, project, port, api["url"])
         wait_for(f"http://127.0.0.1:{port}/healthz", name)
-        status, overview = get(f"http://127.0.0.1:{port}/api/overview")
-    assert status == 200 and str(len(PHOTOS)) in json.dumps(overview)
+        status, overview = get(f"http://127.0.0.1:{port}/api/overview", timeout=15)
+    assert status == 200 and overview["api"]["up"] is True  # the dashboard reaches the API container
+    assert overview["last_run"]["successful"] == len(PHOTOS)  # and reads the batch's history
     assert "Permission denied" not in logs_of(name) and ".gunicorn" not in logs_of(name)
 
 
@@ -432,13 +435,7 @@ def test_volumes_the_image_user_cannot_write_are_reported_not_hidden(image, tmp_
     with stage("unwritable volumes"):
         api = start(containers, "api-unwritable", image, run_args(root, "--env", f"PORT={api_port}"))
         not_ready = wait_for(f"http://127.0.0.1:{api_port}/readyz", api, want=503)
-        dashboard = start(
-            containers,
-            "dashboard-unwritable",
-            image,
-            ["--no-healthcheck", *run_args(root)],
-            ["python", "monitoring/dashboard.py", "--host", "127.0.0.1", "--port", str(dashboard_port)],
-        )
+        dashboard = start_dashboard(containers, "dashboard-unwritable", image, root, dashboard_port)
         why = wait_for(f"http://127.0.0.1:{dashboard_port}/", dashboard, want=503)
     assert f"not writable by uid {APP_UID}" in not_ready["error"]
     assert get(f"http://127.0.0.1:{api_port}/health")[1]["history_writable"] is False
