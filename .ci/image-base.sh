@@ -31,12 +31,13 @@ done
 if podman image exists "$NAME"; then
     say "$NAME is in podman's storage (cached)"
 else
-    if [ -s "$TARBALL" ]; then
+    if [ -f "$TARBALL" ] && [ -s "$TARBALL" ]; then
         say "importing the cached $TARBALL"
     else
         say "making $NAME with mmdebstrap ($PACKAGES); takes a few minutes"
         mkdir -p "$CACHE_DIR"
-        mmdebstrap --quiet --variant=minbase --include="$PACKAGES" --aptopt="$APT_OPTION" \
+        rm -rf "$TARBALL" "$TARBALL.partial"  # what an interrupted run left
+        mmdebstrap --quiet --variant=minbase --format=tar --include="$PACKAGES" --aptopt="$APT_OPTION" \
             "$SUITE" "$TARBALL.partial" "${SOURCES[@]}" >&2
         mv "$TARBALL.partial" "$TARBALL"
     fi
