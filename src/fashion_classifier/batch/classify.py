@@ -12,6 +12,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 
+from ..labels import OTHER
 from ..model import TIER_TITLES, TierPolicy
 from .client import ApiClient, ApiUnavailable, Upload
 from .local import LocalClassifier
@@ -19,11 +20,14 @@ from .local import LocalClassifier
 
 class Classifier:
     def __init__(self, api: ApiClient | None, local: LocalClassifier, fallback: bool,
-                 on_switch: Callable[[str], None] = lambda reason: None):
+                 on_switch: Callable[[str], None] = lambda reason: None,
+                 on_version_change: Callable[[str, str], None] = lambda old, new: None):
         self.api = api
         self.local = local
         self.fallback = fallback
         self.on_switch = on_switch
+        self.on_version_change = on_version_change
+        self.versions: list[str] = []  # model versions that answered, in order of first use
         self._use_api = api is not None
         self._used: set[str] = set()
         self._lock = threading.Lock()
@@ -46,6 +50,7 @@ class Classifier:
             try:
                 results = self.api.predict_batch(uploads)
                 self._used.add("api")
+                self._saw_versions(results)
                 return results, "api"
             except ApiUnavailable as exc:
                 if not self.fallback:
@@ -53,7 +58,21 @@ class Classifier:
                 self.switch_to_local(str(exc))
         results = self.local.predict_batch(uploads)
         self._used.add("local")
+        self._saw_versions(results)
         return results, "local"
+
+    def _saw_versions(self, results: list[dict]) -> None:
+        """Pin the fallback to the first version that answered; report any later change."""
+        for version in {r.get("model_version") for r in results if r.get("model_version")}:
+            with self._lock:
+                if version in self.versions:
+                    continue
+                self.versions.append(version)
+                first = self.versions[0]
+            if len(self.versions) == 1:
+                self.local.pin(version)
+            else:
+                self.on_version_change(first, version)
 
 
 def journal_fields(result: dict, tiers: TierPolicy) -> dict:
@@ -62,14 +81,17 @@ def journal_fields(result: dict, tiers: TierPolicy) -> dict:
         return {"status": "error", "error_code": str(result.get("code") or "error"),
                 "error": str(result.get("error") or "unknown error")}
     confidence = float(result["confidence"])
+    category = str(result["category"])
     ranked = sorted(result.get("all_predictions", {}).items(), key=lambda kv: -kv[1])
     second = ranked[1] if len(ranked) > 1 else (None, None)
+    if category == OTHER and result.get("closest_category"):  # what a "not ours" looks most like
+        second = (result["closest_category"], result.get("closest_confidence"))
     return {
         "status": "success",
-        "category": str(result["category"]),
+        "category": category,
         "confidence": confidence,
         # the batch's own thresholds decide the tier, whichever path classified
-        "tier": tiers.tier(confidence),
+        "tier": tiers.tier(confidence, category),
         "top2_category": second[0],
         "top2_confidence": second[1],
         "all_predictions": json.dumps(dict(ranked)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify
 
 from ...history import utc_iso
-from ...labels import CATEGORIES
+from ...labels import category_names, folder_names
 from .. import stats as stats_queries
 from ..state import get_state
 
@@ -15,7 +15,8 @@ bp = Blueprint("stats", __name__)
 @bp.get("/stats")
 def stats():
     state = get_state()
-    labels = tuple(state.predictor.labels) if state.predictor else CATEGORIES
+    categories = state.predictor.categories if state.predictor else category_names(state.config)
+    labels = folder_names(categories)
     body = stats_queries.collect(state.config.path("history_db"), labels, state.config.stats_window_hours)
     body.update({
         "pending_writes": state.recorder.pending(),  # this worker's rows not yet in the database

@@ -6,11 +6,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...labels import OTHER
 from ...model import AUTO, CHECK, REVIEW, TIER_TITLES, TierPolicy
 from ..naming import display_path
 
 CSV_COLUMNS = ("filename", "category", "confidence", "status", "timestamp", "tier", "top2_category",
-               "destination", "content_hash", "error")
+               "destination", "content_hash", "error", "model_version")
 CONFIDENCE_KEYS = ("high_confidence_>85%", "medium_confidence_70-85%", "low_confidence_<70%")
 
 
@@ -32,6 +33,7 @@ class ResultRow:
     classified_by: str
     note: str
     move_method: str = ""
+    model_version: str = ""
 
     @property
     def source_kept(self) -> bool:
@@ -43,7 +45,8 @@ class ResultRow:
 
     def csv_values(self) -> list:
         return [self.filename, self.category, f"{self.confidence:.4f}", self.status, self.timestamp,
-                self.tier_title, self.top2_category, self.destination, self.content_hash, self.error]
+                self.tier_title, self.top2_category, self.destination, self.content_hash, self.error,
+                self.model_version]
 
 
 @dataclass
@@ -76,6 +79,11 @@ class RunResults:
         return [r for r in self.successes if r.tier == tier]
 
     @property
+    def others(self) -> list[ResultRow]:
+        """Photos the model judged none of our categories (in processed_batches/Other/)."""
+        return [r for r in self.successes if r.category == OTHER]
+
+    @property
     def success_rate(self) -> float:
         return round(100.0 * len(self.successes) / len(self.rows), 2) if self.rows else 100.0
 
@@ -87,6 +95,11 @@ class RunResults:
     def confidence_distribution(self) -> dict[str, int]:
         counts = Counter(r.tier for r in self.successes)
         return dict(zip(CONFIDENCE_KEYS, (counts[AUTO], counts[CHECK], counts[REVIEW]), strict=True))
+
+    @property
+    def model_versions(self) -> list[str]:
+        """The model versions that classified this run's photos, in order of first use."""
+        return list(dict.fromkeys(r.model_version for r in self.successes if r.model_version))
 
     def categories_sorted(self) -> dict[str, int]:
         return dict(sorted(self.categories.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -123,6 +136,7 @@ def _row(f: dict, base: Path) -> ResultRow:
         classified_by=f.get("classified_by") or "",
         note=f.get("note") or "",
         move_method=f.get("move_method") or "",
+        model_version=(f.get("model_version") or "") if success else "",
     )
 
 

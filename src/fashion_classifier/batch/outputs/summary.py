@@ -31,6 +31,8 @@ def summary_dict(results: RunResults, run: dict, processing_seconds: float, clas
         "throughput": {"images_per_second": round(per_second, 2),
                        "images_per_minute": round(per_second * 60, 1)},
         "tiers": {TIER_TITLES[t]: len(results.in_tier(t)) for t in TIER_TITLES},
+        "other": {"count": len(results.others),  # none of our categories: review work, not failures
+                  "share": round(len(results.others) / total, 4) if total else 0.0},
         "confidence_thresholds": {"auto": results.tiers.auto_threshold,
                                   "check": results.tiers.check_threshold},
         "duplicates": len(results.duplicates),
@@ -42,6 +44,8 @@ def summary_dict(results: RunResults, run: dict, processing_seconds: float, clas
         "attempts": run.get("attempts", 1),
         "resumed": int(run.get("attempts", 1)) > 1,
         "classifier_path": classifier_path,
+        "model_version": (results.model_versions or [None])[0],
+        "model_versions": results.model_versions,  # more than one: the API switched mid-run
         "skipped": skipped,
         "outputs": outputs,
     }
