@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: run test lint data train retrain evaluate bench batch dashboard clean-venv bench-smoke
+.PHONY: image-test run test lint data train retrain evaluate bench batch dashboard clean-venv bench-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ batch: $(VENV)/.serve  ## one nightly batch run now
 
 dashboard: $(VENV)/.serve  ## monitoring dashboard and review queue on http://localhost:8050
 	$(BIN)/python monitoring/dashboard.py
+
+# podman, buildah, runc, mmdebstrap from Debian (.ci/run installs them); docs/OPERATIONS.md
+image-test: $(VENV)/.dev  ## build the container images with podman and test them as containers
+	CONTAINERS_CONF=$(CURDIR)/.ci/containers.conf FASHION_IMAGE_TEST=1 \
+		$(BIN)/python -m pytest tests/test_image.py -q -s -p no:cacheprovider
 
 clean-venv:
 	rm -rf $(VENV)

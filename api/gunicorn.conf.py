@@ -1,7 +1,8 @@
 """Gunicorn settings: ``gunicorn -c api/gunicorn.conf.py api.wsgi:app`` (``make run``).
 
 - workers from cores (``FASHION_API_WORKERS``, 0 = cores + 1: one can read an upload
-  or answer a probe while the others compute);
+  or answer a probe while the others compute); "cores" are those this process may use:
+  the CPU affinity and a container's cgroup CPU limit (``fashion_classifier.cpus``);
 - sync workers (``FASHION_API_THREADS`` 0 or 1). Inference is CPU-bound, and a sync worker
   takes a connection only when it is free, so the load spreads evenly. With threads
   (gthread) a keep-alive connection stays on the worker that accepted it: in our load
@@ -21,11 +22,12 @@ import tempfile
 from pathlib import Path
 
 from fashion_classifier.config import Config
+from fashion_classifier.cpus import available_cpus
 
 _config = Config.from_env()
 
 bind = f"0.0.0.0:{_config.port}"
-_cores = os.cpu_count() or 1
+_cores = available_cpus()
 workers = _config.api_workers or _cores + 1
 threads = _config.api_threads or 1
 worker_class = "sync" if threads == 1 else "gthread"

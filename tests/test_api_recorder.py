@@ -80,7 +80,9 @@ def test_an_unusable_database_never_fails_a_request(tmp_config, shipped_predicto
     app = make_app(tmp_config, shipped_predictor, history_db=not_a_db)
     client = app.test_client()
     assert upload(client, product_png()).status_code == 200
-    assert client.get("/health").status_code == 200
+    flush(app)
+    health = client.get("/health")  # answered, but not healthy: its calls are not being recorded
+    assert health.status_code == 503 and health.get_json()["history_writable"] is False
     flush(app)
     assert state(app).recorder.failed == 2
     assert client.get("/stats").status_code == 500  # /stats itself needs the database

@@ -265,3 +265,17 @@ def test_hash_password_makes_a_users_file_line():
                             input="s3cret\n", capture_output=True, text=True, timeout=60)
     name, hashed = result.stdout.strip().split(":", 1)
     assert name == "mike" and check_password_hash(hashed, "s3cret")
+
+
+def test_without_its_database_the_dashboard_answers_why(tmp_path):
+    blocker = tmp_path / "logs"
+    blocker.write_text("a file where the logs folder should be")  # even root cannot create the database
+    app = create_app(replace(dashboard_config(tmp_path), history_db=blocker / "execution_history.db"))
+    client = app.test_client()
+    for path in ("/", "/healthz", "/api/overview", "/review"):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        body = response.get_json()
+        assert body["code"] == "database_unavailable"
+        assert "cannot open its history database" in body["error"] and str(blocker) in body["error"]
+    assert "Content-Security-Policy" in client.get("/").headers

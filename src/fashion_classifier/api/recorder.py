@@ -40,6 +40,7 @@ class CallRecorder:
         self.written = 0
         self.dropped = 0
         self.failed = 0
+        self.last_error: str | None = None  # of the latest write in this process; None after a success
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._queue: queue.Queue | None = None
@@ -102,9 +103,11 @@ class CallRecorder:
             db.record_api_calls([call for call, _ in rows])
             db.record_api_predictions([p for _, predictions in rows for p in predictions])
             self.written += len(rows)
+            self.last_error = None
             return db
-        except Exception:  # logging must never take the service down
+        except Exception as exc:  # logging must never take the service down
             self.failed += len(rows)
+            self.last_error = str(exc) or type(exc).__name__
             log.exception("could not write %d api_calls rows to %s", len(rows), self.db_path)
             if db is not None:
                 try:

@@ -89,7 +89,8 @@ def serve(config: Config, host: str, port: int) -> None:
 
     settings = {"bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}", "workers": 1,
                 "threads": 8, "worker_class": "gthread", "timeout": 120, "graceful_timeout": 10,
-                "accesslog": None, "errorlog": "-", "loglevel": "warning", "proc_name": "fashion-dashboard"}
+                "accesslog": None, "errorlog": "-", "loglevel": "warning", "proc_name": "fashion-dashboard",
+                "control_socket_disable": True}  # no control socket under $HOME: nothing uses it
 
     class Server(BaseApplication):
         def load_config(self):
