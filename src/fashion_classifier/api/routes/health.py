@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify
 
 from ... import __version__
 from ...history import utc_iso
+from .. import compat
 from ..errors import error_response
 from ..state import get_state
 
@@ -25,7 +26,8 @@ def health():
         "version": __version__,
         "model_version": state.predictor.version if state.predictor else None,
     }
-    return jsonify(body), 200 if state.ready else 503
+    classes = len(state.predictor.labels) if state.predictor else 0
+    return jsonify(compat.health(body, classes)), 200 if state.ready else 503
 
 
 @bp.get("/healthz")

@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify
 
 from ... import __version__
 from ...history import utc_iso
+from .. import compat
 from ..state import get_state
 
 bp = Blueprint("info", __name__)
@@ -21,8 +22,9 @@ ENDPOINTS = (
     ("GET", "/version", "API and model versions, model card facts"),
     ("GET", "/stats", "request and prediction statistics from the history database"),
     ("GET", "/metrics", "Prometheus metrics"),
-    ("POST", "/predict", "classify one image (multipart field 'file')"),
-    ("POST", "/predict_batch", "classify up to max_batch_files images (multipart field 'files', repeated)"),
+    ("POST", "/predict", "classify one image (multipart field 'file', or JSON {\"image\": base64})"),
+    ("POST", "/predict_batch", "classify up to max_batch_files images (multipart field 'files', repeated, "
+                               "or JSON {\"images\": [base64, ...]} / {\"instances\": [{\"b64\": ...}]})"),
     ("GET", "/openapi.json", "OpenAPI 3.1 document"),
     ("GET", "/docs", "human-readable API documentation"),
 )
@@ -31,7 +33,7 @@ ENDPOINTS = (
 @bp.get("/")
 def index():
     state = get_state()
-    return jsonify({
+    return jsonify(compat.index({
         "service": "Fashion Product Classifier API",
         "version": __version__,
         "model_version": state.predictor.version if state.predictor else None,
@@ -40,13 +42,13 @@ def index():
         "docs": "/docs",
         "openapi": "/openapi.json",
         "timestamp": utc_iso(),
-    })
+    }, len(_labels())))
 
 
 @bp.get("/classes")
 def classes():
     labels = list(_labels())
-    return jsonify({"classes": labels, "count": len(labels)})
+    return jsonify(compat.classes({"classes": labels, "count": len(labels)}))
 
 
 def _labels() -> tuple[str, ...]:
