@@ -64,7 +64,7 @@ def report(results: list[AlertResult], config: Config) -> tuple[list[str], int]:
             error = next((s.get("error") for s in statuses if s.get("error")), "")
             lines.append(f"✗ {channel} FAILED: {sent}/{len(results)} sent ({where[channel]}): {error}")
     if not configured:
-        return lines + ["No alert channel is configured: see docs/BATCH.md, "Alerts"."], EXIT_UNCONFIGURED
+        return lines + ['No alert channel is configured: see "Alerts" in docs/BATCH.md.'], EXIT_UNCONFIGURED
     return lines, EXIT_OK if worked == configured else EXIT_FAILED
 
 
