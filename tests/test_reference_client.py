@@ -311,6 +311,8 @@ def test_alerting_test_says_which_channel_failed(tmp_path, certificate):
 
 
 def test_alerting_without_channels_or_without_test(tmp_path):
+    helped = alerting(plain_env(tmp_path), "--help")
+    assert helped.returncode == 0 and "--test" in helped.stdout and "SMTP_SERVER" in helped.stdout
     bare = alerting(plain_env(tmp_path))
     assert bare.returncode == 2 and "--test" in bare.stdout
     assert not (tmp_path / "logs" / "alerts.log").exists(), "the bare command sent something"
