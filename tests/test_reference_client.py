@@ -232,6 +232,32 @@ def test_the_documented_curl_commands_work(server, tmp_path):
             assert "category" in body or body["successful"] >= 1, (command, done.stdout[:300], done.stderr)
 
 
+def shell_commands(doc: Path, start: str) -> list[str]:
+    """The commands of a doc that begin with ``start``, continuation lines joined."""
+    lines, commands = doc.read_text().splitlines(), []
+    for i, line in enumerate(lines):
+        if line.startswith(start):
+            command = line
+            while command.endswith("\\"):
+                i += 1
+                command = command[:-1] + lines[i]
+            commands.append(command)
+    return commands
+
+
+def test_the_base64_commands_of_readme_and_api_doc_work(server, tmp_path):
+    if not (shutil.which("curl") and shutil.which("base64") and shutil.which("bash")):
+        pytest.skip("curl, base64 and bash are needed to run the documented commands")
+    (tmp_path / "product.jpg").write_bytes(photo(2)[1])
+    runs = [(c, ROOT) for c in shell_commands(ROOT / "README.md", "(printf")]
+    runs += [(c, tmp_path) for c in shell_commands(ROOT / "docs" / "API.md", "(printf")]
+    assert len(runs) == 2
+    for command, cwd in runs:
+        command = re.sub(r"http://(127\.0\.0\.1|localhost):5000", server["url"], command)
+        done = subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=60)
+        assert "category" in json.loads(done.stdout), (command, done.stdout[:300], done.stderr)
+
+
 def test_the_start_command_binds_loopback_with_the_defaults(server):
     # the reference's bare command: gunicorn's defaults (one sync worker), here on the port we chose
     assert server["process"].args == [str(BIN / "gunicorn"), "api.app:app"]

@@ -14,6 +14,7 @@ import argparse
 from urllib.parse import urlsplit
 
 from ..config import Config
+from ..monitoring.common import add_location_args, located
 from .dispatch import AlertResult, deliver
 from .model import CHANNELS, SEVERITIES, Alert
 
@@ -78,11 +79,12 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
                "  SMTP_PORT, SMTP_USER, SMTP_PASSWORD, ALERT_EMAIL, SLACK_WEBHOOK)\n"
                "exit codes: 0 every configured channel worked, 1 a channel failed, 2 none configured.")
     p.add_argument("--test", action="store_true", help="send the test alerts")
+    add_location_args(p)  # where logs/alerts.log is
     args = p.parse_args(argv)
     if not args.test:
         p.print_help()
         return EXIT_UNCONFIGURED
-    config = config or Config.from_env()
+    config = located(config or Config.from_env(), args)
     print("Testing alert system: one alert of each severity on every channel...")
     lines, code = report(send_test_alerts(config), config)
     print("\n".join(lines))
