@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -12,37 +11,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from api_support import free_port, product_png, real_photos
+from api_support import free_port, product_png, real_photos, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TRUSTED = {"X-Batch-Key": "nightly-test-key"}
-STARTUP_TIMEOUT = 60
 pytestmark = pytest.mark.timeout(240)  # a hung server fails the test instead of the whole run
-
-
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = STARTUP_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready within {timeout} s")
-
-
-def stop(process: subprocess.Popen, timeout: float = 30) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # graceful: workers flush their history rows
-        try:
-            return process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    return process.wait(10)
 
 
 def server_env(tmp_path: Path, port: int, **extra: str) -> dict:

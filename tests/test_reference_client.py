@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 from alert_servers import PASSWORD, USER, SlackReceiver, SmtpServer, self_signed_cert
-from api_support import free_port
+from api_support import free_port, stop, wait_ready
 from batch_support import ROOT, clean_env, copy_photos, csv_rows, run_batch, write_file
 from conftest import real_photos
 
@@ -40,30 +40,6 @@ def plain_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.update({"FASHION_HISTORY_DB": str(tmp_path / "history.db"),
                 "FASHION_LOGS_DIR": str(tmp_path / "logs"), "FASHION_API_LOG_LEVEL": "INFO", **extra})
     return env
-
-
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready within {timeout} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
 
 
 def start(command: list[str], env: dict, log: Path, ready_path: str,
