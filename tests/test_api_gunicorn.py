@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.timeout(240)  # a hung server fails the test instead of
 def server_env(tmp_path: Path, port: int, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({"PORT": str(port), "FASHION_HISTORY_DB": str(tmp_path / "history.db"),
+                "FASHION_LOGS_DIR": str(tmp_path / "logs"),
                 "FASHION_API_WORKERS": "2",
                 "FASHION_TRUSTED_KEYS": TRUSTED["X-Batch-Key"], "FASHION_RATELIMIT_STATS": "3 per minute",
                 "FASHION_API_LOG_LEVEL": "WARNING", **extra})
@@ -169,3 +171,28 @@ def test_dev_server_and_help(tmp_path):
         assert requests.get(f"http://127.0.0.1:{port}/classes", timeout=10).json()["count"] == 10
     finally:
         stop(process)
+
+
+def test_workers_share_the_rotating_log_files_without_losing_a_line(tmp_path):
+    """Two gunicorn workers (sync, one request at a time each), rotating api.log every few
+    lines: each request's line is in api.log or a backup exactly once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from batch_support import ApiServer
+
+    with ApiServer(tmp_path, workers=2, FASHION_API_THREADS="1", FASHION_API_LOG_LEVEL="INFO",
+                   FASHION_API_LOG_MAX_BYTES="3000", FASHION_API_LOG_BACKUPS="200",
+                   RATELIMIT_ENABLED="false") as api:
+        def call(i: int) -> str:
+            return requests.get(f"{api.url}/classes", timeout=30, headers={"X-Request-ID": f"req-{i:03d}"}
+                                ).headers["X-Request-ID"]
+
+        with ThreadPoolExecutor(8) as pool:
+            sent = list(pool.map(call, range(120)))
+        logs = tmp_path / "api_logs"
+        files = [logs / "api.log", *logs.glob("api.log.*[0-9]")]
+        lines = [line for f in files for line in f.read_text().splitlines()]
+    logged = [m.group(1) for line in lines for m in [re.search(r"request_id=(req-\d{3}) ", line)] if m]
+    assert sorted(logged) == sorted(sent), "a request's log line was lost or doubled"
+    assert len(files) > 5, "the test did not rotate"
+    assert all(line.startswith("[") for line in lines), "a line was split"
