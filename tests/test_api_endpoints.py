@@ -52,9 +52,12 @@ def test_liveness_and_readiness(client, shipped_predictor):
     assert ready.status_code == 200 and ready.get_json()["model_version"] == shipped_predictor.version
 
 
-def test_classes_are_the_ten_labels(client):
+def test_classes_are_the_models_categories_and_name_other(client, shipped_predictor):
     body = client.get("/classes").get_json()
-    assert body == {"classes": list(CATEGORIES), "count": 10, "total": 10}
+    assert body["classes"] == list(shipped_predictor.categories) == list(CATEGORIES)
+    assert body["count"] == 10 == body["total"] and body["other"] == "Other"
+    assert body["answers"] == list(CATEGORIES) + ["Other"]
+    assert body["open_world"] is shipped_predictor.info.has_other
 
 
 def test_version_reports_model_card_facts(client, shipped_predictor, tmp_config):
@@ -65,7 +68,8 @@ def test_version_reports_model_card_facts(client, shipped_predictor, tmp_config)
     assert [body["model"]["input_size"]["height"], body["model"]["input_size"]["width"]] == \
         list(shipped_predictor.input_size)
     assert body["model"]["test_metrics"]["accuracy"] == shipped_predictor.info.card["metrics"]["accuracy"]
-    assert body["tiers"] == {"auto": tmp_config.auto_threshold, "check": tmp_config.check_threshold}
+    assert body["tiers"] == {"mode": "fixed", "auto": tmp_config.auto_threshold,
+                             "check": tmp_config.check_threshold, "per_category": {}}
 
 
 def test_predict_real_photo(client, shipped_predictor):
@@ -169,7 +173,7 @@ def test_stats_from_the_database(app, client):
     assert body["requests_by_endpoint"]["/predict_batch"] == {"requests": 1, "errors": 0}
     assert body["requests_by_endpoint"]["other"] == {"requests": 1, "errors": 1}
     assert body["total_predictions"] == 4
-    assert set(body["predictions_by_category"]) == set(CATEGORIES)
+    assert set(body["predictions_by_category"]) == set(CATEGORIES) | {"Other"}
     assert sum(body["predictions_by_category"].values()) == 4
     assert sum(body["predictions_by_tier"].values()) == 4
     latency = body["latency_ms"]["by_endpoint"]["/predict"]

@@ -30,7 +30,7 @@ def one_hot_probs(predicted, confidence=0.9, k=10):
 def test_classification_metrics_by_hand():
     labels = np.array([0, 0, 0, 1, 1, 2])
     predicted = np.array([0, 0, 1, 1, 1, 0])
-    m = classification_metrics(one_hot_probs(predicted), labels)
+    m = classification_metrics(predicted, labels, CATEGORIES)
     assert m["accuracy"] == pytest.approx(4 / 6)
     tshirts = m["per_class"]["Tshirts"]  # class 0: tp 2, predicted 3, actual 3
     assert tshirts["precision"] == pytest.approx(2 / 3) and tshirts["recall"] == pytest.approx(2 / 3)
@@ -62,7 +62,7 @@ def test_temperature_fit_recovers_an_overconfident_model():
 def test_tiers_cover_everything_once():
     labels = np.array([0, 0, 0, 0])
     probs = np.array([one_hot_probs([0], c)[0] for c in (0.95, 0.85, 0.75, 0.5)])
-    tiers = tier_metrics(probs, labels, TierPolicy())
+    tiers = tier_metrics(probs.argmax(1), probs.max(1), labels, TierPolicy(), CATEGORIES)
     assert [tiers[t]["images"] for t in ("auto", "check", "review")] == [2, 1, 1]
     assert sum(tiers[t]["coverage"] for t in ("auto", "check", "review")) == pytest.approx(1.0)
 

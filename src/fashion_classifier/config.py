@@ -59,7 +59,7 @@ _ALIASES = {
 
 # fields holding paths relative to ``root`` unless absolute
 _PATH_FIELDS = {
-    "cache_dir", "dataset_dir", "splits_dir", "models_dir", "model_path", "keras_model_path",
+    "cache_dir", "dataset_dir", "splits_dir", "other_dataset_dir", "other_splits_dir", "models_dir", "model_path", "keras_model_path",
     "labels_path", "model_card_path", "incoming_dir", "processed_dir", "failed_dir",
     "results_dir", "batch_results_dir", "reports_dir", "visualizations_dir", "logs_dir",
     "history_db", "locations_file", "api_keys_file",
@@ -75,6 +75,8 @@ class Config:
     dataset_dir: Path = Path("../shared/datasets/fashion-product-images-small")  # Kaggle layout: styles.csv + images/ (training only)
     weights_dir: Path = Path("../shared/weights")  # ImageNet MobileNetV2 weights (training only)
     splits_dir: Path = Path("data/splits")  # train/val/test CSVs written by python -m fashion_classifier.data
+    other_dataset_dir: Path = Path("../shared/datasets/fashion-product-images-small-other")  # photos of article types that are none of ours (training the Other answer)
+    other_splits_dir: Path = Path("data/splits/other")  # the other types split by type, then by image (python -m fashion_classifier.data --other)
     models_dir: Path = Path("models")  # where training writes the artifacts
     model_path: Path = Path("models/fashion_classifier.tflite")  # the served LiteRT model
     keras_model_path: Path = Path("models/fashion_classifier.keras")  # the Keras model (backend "keras", parity checks)
@@ -88,6 +90,7 @@ class Config:
     # refund tiers
     auto_threshold: float = 0.85  # confidence at or above: tier "auto" (auto-approve)
     check_threshold: float = 0.70  # confidence at or above (below auto): tier "check" (quick check); below: "review"
+    tier_mode: str = "fixed"  # "fixed": the thresholds above; "precision": the model card's auto-approve lines fitted on validation data for its target precision
 
     # image intake
     max_upload_bytes: int = 10 * 1024 * 1024  # largest accepted image file (bytes)
@@ -159,6 +162,11 @@ class Config:
     alert_low_confidence_count: int = 50  # WARNING alert above this many low-confidence images
     alert_max_duration_seconds: float = 15 * 60  # WARNING alert when a run takes longer
     alert_no_run_hours: float = 36  # WARNING alert when no batch ran for this long
+    alert_other_share: float = 0.30  # WARNING alert when this share of a night's photos is Other (none of ours)
+    alert_other_jump: float = 2.0  # ... or when the Other share is this many times the median of the last nights
+    alert_other_min_points: float = 5.0  # ... and at least this many percentage points above it
+    alert_other_min_photos: int = 20  # no Other-share alert for nights with fewer classified photos
+    alert_other_history_runs: int = 7  # how many earlier nights make the "usual" Other share
     smtp_host: str = ""  # mail relay for e-mail alerts; empty: no e-mail
     smtp_port: int = 587  # mail relay port
     smtp_user: str = ""  # SMTP login (empty: no login)

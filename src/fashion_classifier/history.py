@@ -288,6 +288,13 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+# classified photos per run and how many the model called Other ("~" sorts after every run id)
+OTHER_BY_RUN_SQL = (
+    "SELECT run_id, COUNT(*) AS photos, SUM(category = 'Other') AS other,"
+    " AVG(category = 'Other') AS share FROM batch_files WHERE status = 'success' AND run_id < ?"
+    " GROUP BY run_id ORDER BY run_id DESC LIMIT ?")
+
+
 class HistoryDB:
     """Thin, thread-safe access object over one database file."""
 
@@ -352,6 +359,10 @@ class HistoryDB:
         rows = self.execute("SELECT * FROM batch_runs WHERE timestamp >= ? ORDER BY timestamp DESC",
                             (since,))
         return [dict(r) for r in rows]
+
+    def other_by_run(self, runs: int = 7, before_run: str = "~") -> list[dict]:
+        """Newest first: per batch run, classified photos and how many were Other (none of ours)."""
+        return [dict(r) for r in self.execute(OTHER_BY_RUN_SQL, (before_run, runs))]
 
     # --- alerts ----------------------------------------------------------
     def record_alert(self, severity: str, subject: str, message: str, source: str = "",

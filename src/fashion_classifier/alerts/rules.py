@@ -7,6 +7,13 @@
 | processing time > max duration    | WARNING  | Slack         |
 | no batch run in alert_no_run_hours| WARNING  | email         |
 | batch completes                   | INFO     | Slack         |
+| share of Other jumps (see below)  | WARNING  | email + Slack |
+
+"Other" photos (none of our categories) are review work, never failures. Their
+share of a night is compared with the recent nights': a WARNING when it reaches
+``alert_other_share`` outright, or ``alert_other_jump`` times the median of the
+last nights and at least ``alert_other_min_points`` points above it (a new kind
+of return arriving, or a broken camera whose photos look like nothing we know).
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ from ..config import Config
 from .model import Alert
 
 
-def batch_alerts(summary: dict, status: str, config: Config) -> list[Alert]:
-    """Alerts for a finished run, from its JSON summary (see ``batch.outputs.summary``)."""
+def batch_alerts(summary: dict, status: str, config: Config,
+                 recent_other_shares: list[float] | None = None) -> list[Alert]:
+    """Alerts for a finished run, from its JSON summary (see ``batch.outputs.summary``);
+    ``recent_other_shares``: the Other share of the last nights with photos."""
     run_id = summary.get("timestamp", "?")
     total = int(summary.get("total_processed", 0))
     alerts: list[Alert] = []
@@ -30,12 +39,39 @@ def batch_alerts(summary: dict, status: str, config: Config) -> list[Alert]:
     low = int(summary.get("confidence_distribution", {}).get("low_confidence_<70%", 0))
     if low > config.alert_low_confidence_count:
         alerts.append(_low_confidence(summary, low, total, config))
+    other = other_share_alert(summary, recent_other_shares or [], config)
+    if other:
+        alerts.append(other)
     seconds = float(summary.get("processing_time_seconds", 0))
     if seconds > config.alert_max_duration_seconds:
         alerts.append(_slow(run_id, seconds, total, config))
     if status != "failed":
         alerts.append(_complete(summary, seconds))
     return alerts
+
+
+def other_share_alert(summary: dict, recent: list[float], config: Config) -> Alert | None:
+    """WARNING when tonight's share of Other photos is high or jumps against the recent nights."""
+    other = summary.get("other") or {}
+    count, share = int(other.get("count", 0)), float(other.get("share", 0.0))
+    if int(summary.get("successful", 0)) < config.alert_other_min_photos or not count:
+        return None
+    usual = sorted(recent)[len(recent) // 2] if recent else None
+    jumped = usual is not None and share >= config.alert_other_jump * usual \
+        and share - usual >= config.alert_other_min_points / 100
+    if share < config.alert_other_share and not jumped:
+        return None
+    before = (f"{100 * usual:.1f}% on the last {len(recent)} nights (median)" if usual is not None
+              else "no history")
+    return Alert(
+        "WARNING", "Many Photos Not In Our Categories",
+        f"{count} photos ({100 * share:.1f}%) tonight were none of our categories (Other); usually "
+        f"{before}. A new kind of return may be arriving, or the camera may be broken.",
+        details=(("Batch", summary.get("timestamp", "")), ("Other", f"{count} ({100 * share:.1f}%)"),
+                 ("Usual share", before)),
+        channels=("email", "slack"),
+        actions=("Look at the Other section of the batch report", "Check the camera and the photo set-up",
+                 "Confirm or correct them in the review queue"))
 
 
 def _high_error_rate(summary: dict, errors: int, total: int, config: Config) -> Alert:

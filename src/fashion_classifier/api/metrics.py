@@ -22,6 +22,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from ..labels import OTHER
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CONFIDENCE_BUCKETS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 16, 20, 32, 50, 100)
@@ -40,6 +42,11 @@ class Metrics:
                                  labels, buckets=LATENCY_BUCKETS, registry=r)
         self.predictions = Counter("fashion_api_predictions", "Images classified",
                                    ["category", "tier"], registry=r)
+        self.out_of_scope = Counter("fashion_api_predictions_other",
+                                    "Images answered Other (none of our categories)", registry=r)
+        self.batch_other_share = Gauge("fashion_batch_other_share",
+                                       "Share of Other photos in the latest nightly batch with photos",
+                                       registry=r, multiprocess_mode="max")
         self.confidence = Histogram("fashion_api_prediction_confidence", "Top-1 confidence",
                                     buckets=CONFIDENCE_BUCKETS, registry=r)
         self.image_errors = Counter("fashion_api_image_errors", "Uploads rejected", ["code"], registry=r)
@@ -62,6 +69,8 @@ class Metrics:
 
     def observe_prediction(self, category: str, tier: str, confidence: float) -> None:
         self.predictions.labels(category, tier).inc()
+        if category == OTHER:
+            self.out_of_scope.inc()
         self.confidence.observe(confidence)
 
     def model(self, predictor) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..config import Config
-from ..labels import CATEGORIES
+from ..labels import OTHER, category_names
 from ..model import TIERS
 
 JSON = "application/json"
@@ -44,8 +44,14 @@ def _schemas(config: Config) -> dict:
     top = {"type": "object", "required": ["category", "confidence"],
            "properties": {"category": {"type": "string"}, "confidence": number01}}
     prediction_props = {
-        "category": {"type": "string", "example": "Tshirts"},
+        "category": {"type": "string", "example": "Tshirts",
+                     "description": f"one of /classes, or \"{OTHER}\": none of our categories"},
         "confidence": number01,
+        "in_scope": {"type": "boolean",
+                     "description": f"false when the photo is none of our categories (category {OTHER})"},
+        "closest_category": {"type": "string", "description": "the likeliest of our categories "
+                             "(for an Other answer: what it looks most like)"},
+        "closest_confidence": number01,
         "all_predictions": {"type": "object", "additionalProperties": number01,
                             "description": "probability of every class, highest first"},
         "all_probabilities": {"type": "object", "additionalProperties": number01,
@@ -53,7 +59,7 @@ def _schemas(config: Config) -> dict:
         "top3": {"type": "array", "items": top, "maxItems": 3},
         "tier": {"type": "string", "enum": list(TIERS),
                  "description": f"auto >= {config.auto_threshold}, check >= {config.check_threshold}, "
-                                "else review"},
+                                f"else review (mode {config.tier_mode}); {OTHER} is always review"},
         "model_version": {"type": "string"},
     }
     prediction_required = list(prediction_props)
@@ -105,12 +111,16 @@ def _schemas(config: Config) -> dict:
                                 "timestamp": {"type": "string"}, "status": {"type": "string"},
                                 "model": {"type": "object", "properties": {
                                     "loaded": {"type": "boolean"}, "classes": {"type": "integer"}}}}},
-        "Classes": {"type": "object", "required": ["classes", "count"],
+        "Classes": {"type": "object", "required": ["classes", "count", "other"],
                     "properties": {"classes": {"type": "array", "items": {"type": "string"},
-                                               "example": list(CATEGORIES)},
+                                               "example": list(category_names(config))},
                                    "count": {"type": "integer"},
                                    "total": {"type": "integer",
-                                             "description": "= count (the reference's name)"}}},
+                                             "description": "= count (the reference's name)"},
+                                   "other": {"type": "string", "example": OTHER,
+                                             "description": "the answer for none of our categories"},
+                                   "answers": {"type": "array", "items": {"type": "string"}},
+                                   "open_world": {"type": "boolean"}}},
         "Version": {"type": "object", "required": ["api_version", "model_version", "model"],
                     "properties": {"api_version": {"type": "string"}, "model_version": nullable_str,
                                    "model": {"type": "object"}, "tiers": {"type": "object"},

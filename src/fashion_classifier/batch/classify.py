@@ -12,6 +12,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 
+from ..labels import OTHER
 from ..model import TIER_TITLES, TierPolicy
 from .client import ApiClient, ApiUnavailable, Upload
 from .local import LocalClassifier
@@ -72,15 +73,18 @@ def journal_fields(result: dict, tiers: TierPolicy) -> dict:
         return {"status": "error", "error_code": str(result.get("code") or "error"),
                 "error": str(result.get("error") or "unknown error")}
     confidence = float(result["confidence"])
+    category = str(result["category"])
     probabilities = result.get("all_predictions") or result.get("all_probabilities") or {}
     ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
     second = ranked[1] if len(ranked) > 1 else (None, None)
+    if category == OTHER and result.get("closest_category"):  # what a "not ours" looks most like
+        second = (result["closest_category"], result.get("closest_confidence"))
     return {
         "status": "success",
-        "category": str(result["category"]),
+        "category": category,
         "confidence": confidence,
         # the batch's own thresholds decide the tier, whichever path classified
-        "tier": tiers.tier(confidence),
+        "tier": tiers.tier(confidence, category),
         "top2_category": second[0],
         "top2_confidence": second[1],
         "all_predictions": json.dumps(dict(ranked)),

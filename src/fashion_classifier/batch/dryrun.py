@@ -7,7 +7,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ..model import TIER_TITLES, TierPolicy
+from ..model import TIER_TITLES
+from ..model.tiers import deployment_policy
 from .naming import display_path, safe_name, with_suffix_number
 from .pipeline import VANISHED, make_chunks, run_chunks
 from .scanning import scan_incoming
@@ -49,14 +50,14 @@ def _preview(config, options, rows: list[dict], engine, out) -> str:
         chunks = make_chunks(rows, min(config.batch_chunk_size, config.max_batch_files),
                              config.batch_chunk_bytes)
         stream = run_chunks(chunks, classifier, config.max_upload_bytes, config.batch_concurrency)
-    tiers = TierPolicy(config.auto_threshold, config.check_threshold)
+    tiers = deployment_policy(config)
     taken: set[str] = set()
     base = Path(options.output_root).resolve() if options.output_root else config.root
     for chunk in stream:
         for outcome in chunk:
             result = outcome.result
             if result.get("status") == "success":
-                tier = TIER_TITLES[tiers.tier(float(result["confidence"]))]
+                tier = TIER_TITLES[tiers.tier(float(result["confidence"]), result.get("category"))]
                 folder = config.path("processed_dir") / safe_name(result["category"])
                 what = f"{result['category']} {100 * float(result['confidence']):.1f}% ({tier})"
             else:

@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..history import HistoryDB, connect, now_iso, transaction
+from ..history import OTHER_BY_RUN_SQL, HistoryDB, connect, now_iso, transaction
 from .scanning import Candidate
 
 PENDING, PLANNED, DONE, LEFT = "pending", "planned", "done", "left"
@@ -171,6 +171,10 @@ class Journal:
         with transaction(self.conn):
             self.conn.execute("UPDATE batch_files SET move_method = 'copy', note = ? WHERE id = ?",
                               (note, row_id))
+
+    def other_shares(self, before_run: str, runs: int) -> list[float]:
+        """Share of Other among the classified photos of the last ``runs`` runs before this one."""
+        return [float(r["share"]) for r in self._rows(OTHER_BY_RUN_SQL, (before_run, runs))]
 
     def kept_sources(self) -> dict[tuple[str, int, float], dict]:
         """Files processed by copy whose source could not be deleted: (path, size, mtime) -> row."""

@@ -21,7 +21,8 @@ from ..alerts import batch_alerts, deliver, interrupted_run_alert
 from ..alerts.rules import failed_run_alert
 from ..config import Config
 from ..history import HistoryDB, now_iso
-from ..model import TIER_TITLES, TierPolicy
+from ..model import TIER_TITLES
+from ..model.tiers import deployment_policy
 from ..progress import progress
 from .classify import Classifier, journal_fields
 from .faults import crash_point
@@ -94,7 +95,7 @@ class RunSession:
         self.resumed = resumed
         self.paths = output_paths(self.config.path("batch_results_dir"), self.config.path("logs_dir"), run_id)
         self.log = RunLog(self.paths["log"], quiet=not ctx.show_progress)
-        self.tiers = TierPolicy(self.config.auto_threshold, self.config.check_threshold)
+        self.tiers = deployment_policy(self.config)
         self.placement = Placement(self.journal, self.config.path("processed_dir"),
                                    self.config.path("failed_dir"))
         self.started = time.monotonic()
@@ -355,7 +356,8 @@ class RunSession:
     def _send_alerts(self, summary: dict, status: str) -> None:
         if not self.ctx.alerts:
             return
-        for alert in batch_alerts(summary, status, self.config):
+        recent = self.journal.other_shares(self.run_id, self.config.alert_other_history_runs)
+        for alert in batch_alerts(summary, status, self.config, recent):
             result = deliver(self.config, self.ctx.history, alert)
             channels = ", ".join(f"{c}: {d.get('status')}" for c, d in sorted(result.delivery.items()))
             self.log.info(f"Alert {alert.severity} '{alert.subject}' ({channels or 'no channels'})")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request, send_file
 
+from ..labels import category_names
 from ..monitoring.history_report import csv_table
 from ..monitoring.queries import History
 from ..review import ReviewError, decide, export_corrections, pending_items, queue_counts, undo_decision
@@ -45,7 +46,8 @@ def review_decide(item_id: int):
     body = request.get_json(silent=True) or {}
     reviewer = g.get("user") or body.get("reviewer", "")  # a logged-in clerk cannot be someone else
     try:
-        decision = decide(db, config.path("processed_dir"), item_id, str(body.get("category", "")), reviewer)
+        decision = decide(db, config.path("processed_dir"), item_id, str(body.get("category", "")), reviewer,
+                          category_names(config))
     except ReviewError as exc:
         return jsonify({"error": str(exc)}), exc.status
     current_app.logger.info("review: %s %s %s -> %s", decision.reviewer, decision.action,
@@ -118,9 +120,10 @@ def corrections_csv():
 
 @bp.get("/export/history.csv")
 def history_csv():
-    _, db = _ctx()
+    config, db = _ctx()
     days = _days()
-    head, rows = csv_table(History(db).runs_between(first_day(days, datetime.now()).isoformat(), "9999"))
+    head, rows = csv_table(History(db).runs_between(first_day(days, datetime.now()).isoformat(), "9999"),
+                           category_names(config))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(head)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 
-from ..labels import CATEGORIES
+from ..labels import OTHER, category_names, folder_names
 from ..model import TIER_TITLES
 from .data import RANGES, overview
 from .panels import charts
@@ -39,7 +39,8 @@ def overview_fragment():
 @bp.get("/review")
 def review():
     config = current_app.config["FASHION"]
-    return render_template("review.html", categories=CATEGORIES, user=g.get("user"), config=config)
+    return render_template("review.html", categories=folder_names(category_names(config)), other=OTHER,
+                           user=g.get("user"), config=config)
 
 
 @bp.get("/healthz")

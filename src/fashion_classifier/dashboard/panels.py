@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..batch.outputs.charts import category_bars
 from ..config import Config
-from ..labels import CATEGORIES
+from ..labels import OTHER, category_names, folder_names
 from ..model import TIER_TITLES
 from ..monitoring import svg
 from ..monitoring.queries import TIER_KEYS
@@ -16,7 +16,9 @@ SOURCE_COLOURS = {"API": svg.BLUE, "Batch": svg.PALETTE[1]}
 def charts(o: Overview, config: Config) -> dict[str, str]:
     labels = [f"{d:%a %d}" if o.days <= 7 else f"{d:%m-%d}" for d, _ in o.daily]
     days = [t for _, t in o.daily]
-    seen = [c for c in CATEGORIES if o.period["categories"][c]]
+    names = folder_names(category_names(config))
+    seen = [c for c in names if o.period["categories"][c]] + sorted(
+        c for c in o.period["categories"] if c not in names and o.period["categories"][c])
     return {
         "api_latency": _latency(o),
         "volume": svg.bar_chart("volume", labels, [t["images"] for t in days], width=520),
@@ -28,6 +30,9 @@ def charts(o: Overview, config: Config) -> dict[str, str]:
         "confidence_mix": svg.stacked_bars("confidence_mix", labels,
                                            {TIER_TITLES[k]: [t["tiers"][k] for t in days] for k in TIER_KEYS},
                                            colours=svg.TIER_COLOURS, share=True, width=520),
+        "other_share": svg.line_chart("other_share", labels,
+                                      {f"{OTHER} (none of ours)": [t["other_share"] for t in days]},
+                                      unit="%", width=520),
         "category_mix": svg.stacked_bars("category_mix", labels,
                                          {c: [t["categories"][c] for t in days] for c in seen},
                                          share=True, width=1060, height=250),

@@ -7,6 +7,8 @@ import logging
 import sys
 
 from ..config import load_config
+from ..labels import DEFAULT_CATEGORIES, parse_categories
+from .other import prepare_other
 from .prepare import format_counts, prepare
 
 
@@ -22,6 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=str, default=str(config.path("splits_dir")),
                         help="where the split CSVs go (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=config.seed, help="split seed (default: %(default)s)")
+    parser.add_argument("--categories", type=parse_categories, default=DEFAULT_CATEGORIES,
+                        help="comma-separated article types to train on (default: the ten)")
+    parser.add_argument("--other", action="store_true",
+                        help="also split the other-types folder (by type, then by image) into "
+                             f"{config.other_splits_dir}/ for the Other answer")
+    parser.add_argument("--other-dataset-dir", default=str(config.path("other_dataset_dir")),
+                        help="the other-types folder (default: %(default)s)")
+    parser.add_argument("--other-out", default=str(config.path("other_splits_dir")),
+                        help="where its splits go (default: %(default)s)")
     parser.add_argument("--plot", type=str,
                         default=str(config.path("visualizations_dir") / "class_distribution.png"),
                         help="class-distribution plot path; '' for none (default: %(default)s)")
@@ -30,13 +41,18 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     report = prepare(Path(args.dataset_dir), Path(args.out), seed=args.seed,
-                     plot_path=Path(args.plot) if args.plot else None)
+                     plot_path=Path(args.plot) if args.plot else None, categories=args.categories)
     print(format_counts(report["counts"]))
     print(f"images ok: {report['images_ok']} of {report['images_listed']}; "
           f"skipped: {len(report['skipped'])}; duplicate groups: {report['duplicate_groups']}; "
           f"conflicting groups dropped: {len(report['conflicting_groups'])}")
     print(f"data hash: {report['data_hash']}")
     print(f"splits written to {args.out}")
+    if args.other:
+        other = prepare_other(Path(args.other_dataset_dir), Path(args.other_out), seed=args.seed,
+                              exclude=args.categories)
+        print("other types: " + ", ".join(f"{k} {v}" for k, v in other["images"].items())
+              + f" images; written to {args.other_out}")
     return 0
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..labels import CATEGORIES
+from ..labels import CATEGORIES, check_category_names
 from ..progress import progress
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,8 @@ class Record:
     group: str = ""
 
 
-def read_styles(styles_csv: Path) -> list[tuple[str, str]]:
-    """(id, articleType) rows of the ten categories.
+def read_styles(styles_csv: Path, categories=CATEGORIES) -> list[tuple[str, str]]:
+    """(id, articleType) rows whose type is one of ``categories`` (None: every type).
 
     The full Kaggle ``styles.csv`` has rows whose last column (the display name)
     holds unquoted commas, which break ``pandas.read_csv``. The first nine
@@ -54,7 +54,7 @@ def read_styles(styles_csv: Path) -> list[tuple[str, str]]:
             if len(parts) <= max(id_col, type_col):
                 continue
             item_id, article = parts[id_col].strip(), parts[type_col].strip()
-            if article in CATEGORIES and item_id.isdigit():
+            if item_id.isdigit() and (categories is None or article in categories):
                 rows.append((item_id, article))
     return rows
 
@@ -81,9 +81,9 @@ def verify_image(path: Path) -> tuple[str | None, str]:
     return hashlib.sha256(data).hexdigest(), ""
 
 
-def collect(dataset_dir: Path) -> tuple[list[Record], dict[str, str]]:
-    """Verified records of the ten classes, and {id: reason} of the skipped ones."""
-    rows = read_styles(dataset_dir / "styles.csv")
+def collect(dataset_dir: Path, categories=CATEGORIES) -> tuple[list[Record], dict[str, str]]:
+    """Verified records of ``categories`` (None: all types), and {id: reason} of the skipped ones."""
+    rows = read_styles(dataset_dir / "styles.csv", categories)
     records, skipped = [], {}
     for item_id, label in progress(rows, "verifying images", unit="img"):
         rel = f"images/{item_id}.jpg"
@@ -157,15 +157,16 @@ def read_split(splits_dir: Path, name: str) -> list[Record]:
         return [Record(**row) for row in csv.DictReader(handle)]
 
 
-def split_counts(splits: dict[str, list[Record]]) -> dict[str, dict[str, int]]:
-    return {name: {c: sum(r.label == c for r in recs) for c in CATEGORIES}
+def split_counts(splits: dict[str, list[Record]], categories=None) -> dict[str, dict[str, int]]:
+    labels = categories or sorted({r.label for recs in splits.values() for r in recs})
+    return {name: {c: sum(r.label == c for r in recs) for c in labels}
             for name, recs in splits.items()}
 
 
 def data_hash(splits: dict[str, list[Record]]) -> str:
     """One hash over every (split, id, label, image hash): identifies the training data."""
     digest = hashlib.sha256()
-    for name in SPLITS:
+    for name in splits:
         for r in splits[name]:
             digest.update(f"{name},{r.id},{r.label},{r.sha256}\n".encode())
     return digest.hexdigest()
@@ -173,7 +174,7 @@ def data_hash(splits: dict[str, list[Record]]) -> str:
 
 def format_counts(counts: dict[str, dict[str, int]]) -> str:
     lines = [f"{'category':<14}" + "".join(f"{s:>8}" for s in SPLITS) + f"{'total':>8}"]
-    for c in CATEGORIES:
+    for c in counts[SPLITS[0]]:
         row = [counts[s][c] for s in SPLITS]
         lines.append(f"{c:<14}" + "".join(f"{n:>8}" for n in row) + f"{sum(row):>8}")
     totals = [sum(counts[s].values()) for s in SPLITS]
@@ -182,9 +183,10 @@ def format_counts(counts: dict[str, dict[str, int]]) -> str:
 
 
 def prepare(dataset_dir: Path, splits_dir: Path, seed: int = 1337,
-            plot_path: Path | None = None) -> dict:
+            plot_path: Path | None = None, categories=CATEGORIES) -> dict:
     """The whole preparation; returns a report (also written as splits/report.json)."""
-    records, skipped = collect(dataset_dir)
+    check_category_names(categories)
+    records, skipped = collect(dataset_dir, categories)
     for item_id, reason in sorted(skipped.items()):
         log.warning("skipped image %s: %s", item_id, reason)
     kept, conflicts = group_duplicates(records)
@@ -193,10 +195,11 @@ def prepare(dataset_dir: Path, splits_dir: Path, seed: int = 1337,
                     ", ".join(f"{m.id}={m.label}" for m in members))
     splits = stratified_group_split(kept, seed=seed)
     write_splits(splits, splits_dir)
-    counts = split_counts(splits)
+    counts = split_counts(splits, list(categories))
     report = {
         "dataset_dir": str(dataset_dir),
         "seed": seed,
+        "categories": list(categories),
         "images_listed": len(records) + len(skipped),
         "images_ok": len(records),
         "skipped": skipped,

@@ -19,25 +19,31 @@ from pathlib import Path
 import numpy as np
 
 from ..imaging import DEFAULT_MAX_PIXELS, ImageError, decode_image, to_model_input
-from ..labels import CATEGORIES
-from .tiers import TierPolicy
+from ..labels import DEFAULT_CATEGORIES, OTHER, load_labels, split_labels
+from .tiers import TierPolicy, policy_from
 
 BATCH_BUCKET = 16  # the batch interpreter's fixed size; smaller remainders run one by one
 
 
 @dataclass(frozen=True)
 class Prediction:
-    category: str
+    category: str  # one of the model's categories, or "Other" (none of ours)
     confidence: float
     probabilities: dict[str, float]
     top3: list[tuple[str, float]]
     tier: str
     model_version: str
+    in_scope: bool = True
+    closest_category: str = ""  # the likeliest of our categories (the answer itself when in scope)
+    closest_confidence: float = 0.0
 
     def to_dict(self) -> dict:
         return {
             "category": self.category,
             "confidence": round(self.confidence, 6),
+            "in_scope": self.in_scope,
+            "closest_category": self.closest_category,
+            "closest_confidence": round(self.closest_confidence, 6),
             "all_predictions": {k: round(v, 6) for k, v in self.probabilities.items()},
             "top3": [{"category": c, "confidence": round(p, 6)} for c, p in self.top3],
             "tier": self.tier,
@@ -51,18 +57,32 @@ class ModelInfo:
 
     version: str = "unknown"
     input_size: tuple[int, int] = (224, 224)
-    labels: tuple[str, ...] = CATEGORIES
+    labels: tuple[str, ...] = DEFAULT_CATEGORIES  # the model's outputs in order (may end with Other)
     card: dict = field(default_factory=dict)
     flip_tta: bool = False  # average the prediction with the mirror image's
 
     @classmethod
     def load(cls, labels_path: Path, card_path: Path) -> ModelInfo:
-        labels_file = Path(labels_path)
-        labels = tuple(json.loads(labels_file.read_text())) if labels_file.is_file() else CATEGORIES
+        labels = load_labels(labels_path) if Path(labels_path).is_file() else DEFAULT_CATEGORIES
         card = json.loads(Path(card_path).read_text()) if Path(card_path).is_file() else {}
         size = tuple(card.get("input_size", {}).get("hw", (224, 224)))
         return cls(card.get("version", "unknown"), (int(size[0]), int(size[1])), labels, card,
                    card.get("test_time_augmentation") == "hflip")
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The categories photos are sorted into (the labels without Other)."""
+        return split_labels(self.labels)[0]
+
+    @property
+    def has_other(self) -> bool:
+        return split_labels(self.labels)[1]
+
+    @property
+    def other_threshold(self) -> float | None:
+        """P(Other) at or above which the answer is Other (None: only when Other is the argmax)."""
+        value = (self.card.get("open_world") or {}).get("other_threshold")
+        return None if value is None else float(value)
 
 
 class _LiteRTBackend:
@@ -76,6 +96,7 @@ class _LiteRTBackend:
         self._batch_lock = threading.Lock()
         shape = self._single[0].get_input_details()[0]["shape"]
         self.input_size = (int(shape[1]), int(shape[2]))
+        self.outputs = int(self._single[0].get_output_details()[0]["shape"][-1])
 
     @staticmethod
     def _make(interpreter_cls, content, threads, batch):
@@ -90,7 +111,7 @@ class _LiteRTBackend:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = x.astype(np.float32, copy=False)
-        out = np.empty((len(x), len(CATEGORIES)), dtype=np.float32)
+        out = np.empty((len(x), self.outputs), dtype=np.float32)
         whole = len(x) - len(x) % BATCH_BUCKET
         for start in range(0, whole, BATCH_BUCKET):
             out[start:start + BATCH_BUCKET] = self._run(self._batch, self._batch_lock,
@@ -118,6 +139,7 @@ class _KerasBackend:
         self._model = keras.saving.load_model(str(model_path), compile=False)
         shape = self._model.input_shape
         self.input_size = (int(shape[1]), int(shape[2]))
+        self.outputs = int(self._model.output_shape[-1])
 
     def __call__(self, x: np.ndarray, chunk: int = 32) -> np.ndarray:
         # eager calls on big batches hold every activation at once: gigabytes
@@ -142,6 +164,12 @@ class Predictor:
             raise ValueError(f"unknown backend {backend!r} (litert or keras)")
         self.input_size: tuple[int, int] = self._backend.input_size
         self.labels = self.info.labels
+        if self._backend.outputs != len(self.labels):
+            raise ValueError(f"{model_path} has {self._backend.outputs} outputs but the labels file "
+                             f"names {len(self.labels)}: the model and its labels do not belong together")
+        self.categories = self.info.categories
+        self._other = self.labels.index(OTHER) if self.info.has_other else None
+        self._in_scope = np.array([i for i, label in enumerate(self.labels) if label != OTHER])
         self.tiers = tiers or TierPolicy()
         self.max_pixels = max_pixels
         if warmup:
@@ -154,7 +182,7 @@ class Predictor:
         path = config.path("keras_model_path" if backend == "keras" else "model_path")
         info = ModelInfo.load(config.path("labels_path"), config.path("model_card_path"))
         return cls(path, info, backend=backend, threads=config.inference_threads,
-                   tiers=TierPolicy(config.auto_threshold, config.check_threshold),
+                   tiers=policy_from(config, info.card),
                    max_pixels=config.max_image_pixels, warmup=warmup)
 
     @property
@@ -173,7 +201,7 @@ class Predictor:
         return to_model_input(image, self.input_size)
 
     def predict_arrays(self, x: np.ndarray) -> np.ndarray:
-        """uint8 N x H x W x 3 -> probabilities N x 10."""
+        """uint8 N x H x W x 3 -> probabilities N x len(labels)."""
         if x.ndim == 3:
             x = x[None]
         if not self.info.flip_tta:
@@ -181,17 +209,34 @@ class Predictor:
         probs = self._backend(np.concatenate([x, x[:, :, ::-1]]))
         return (probs[: len(x)] + probs[len(x):]) / 2
 
+    def is_other(self, probabilities: np.ndarray) -> bool:
+        """The open-world rule: Other is the likeliest output, or its probability reaches the
+        threshold fitted on validation data (model card)."""
+        if self._other is None:
+            return False
+        p_other = float(probabilities[self._other])
+        threshold = self.info.other_threshold
+        if int(np.argmax(probabilities)) == self._other:
+            return True
+        return threshold is not None and p_other >= threshold
+
     def to_prediction(self, probabilities: np.ndarray) -> Prediction:
         order = np.argsort(probabilities)[::-1]
-        best = int(order[0])
-        confidence = float(probabilities[best])
+        closest = int(self._in_scope[np.argmax(probabilities[self._in_scope])])
+        closest_p = float(probabilities[closest])
+        other = self.is_other(probabilities)
+        category = OTHER if other else self.labels[closest]
+        confidence = float(probabilities[self._other]) if other else closest_p
         return Prediction(
-            category=self.labels[best],
+            category=category,
             confidence=confidence,
             probabilities={label: float(p) for label, p in zip(self.labels, probabilities, strict=True)},
             top3=[(self.labels[int(i)], float(probabilities[int(i)])) for i in order[:3]],
-            tier=self.tiers.tier(confidence),
+            tier=self.tiers.tier(confidence, category),
             model_version=self.version,
+            in_scope=not other,
+            closest_category=self.labels[closest],
+            closest_confidence=closest_p,
         )
 
     def predict_bytes(self, data: bytes) -> Prediction:

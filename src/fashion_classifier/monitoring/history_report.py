@@ -19,7 +19,7 @@ from pathlib import Path
 from ..batch.outputs.atomic import atomic_path
 from ..config import Config
 from ..history import HistoryDB
-from ..labels import CATEGORIES
+from ..labels import DEFAULT_CATEGORIES, category_names, report_columns
 from ..model import TIER_TITLES
 from .box import table
 from .common import add_location_args, day, duration, history_missing, located, percent, thousands
@@ -166,10 +166,9 @@ CSV_HEAD = ["run_id", "timestamp", "status", "total_images", "successful", "fail
             "auto_approve", "quick_check", "manual_review"]
 
 
-def csv_table(runs: list[Run]) -> tuple[list[str], list[list]]:
-    """Header and one row per run; a column per category (the ten, then any other seen)."""
-    extra = sorted({c for r in runs for c in r.categories} - set(CATEGORIES))
-    categories = list(CATEGORIES) + extra
+def csv_table(runs: list[Run], categories=DEFAULT_CATEGORIES) -> tuple[list[str], list[list]]:
+    """Header and one row per run; a column per category (the model's and Other, then any other seen)."""
+    categories = report_columns(categories, {c for r in runs for c in r.categories})
     rows = []
     for r in runs:
         low = "" if r.low_confidence is None else r.low_confidence
@@ -180,8 +179,8 @@ def csv_table(runs: list[Run]) -> tuple[list[str], list[list]]:
     return CSV_HEAD + categories, rows
 
 
-def write_csv(path: Path, runs: list[Run]) -> Path:
-    head, rows = csv_table(runs)
+def write_csv(path: Path, runs: list[Run], categories=DEFAULT_CATEGORIES) -> Path:
+    head, rows = csv_table(runs, categories)
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
@@ -245,6 +244,6 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
         return 2
     print(render(report))
     if args.csv:
-        write_csv(args.csv, report["runs"])
+        write_csv(args.csv, report["runs"], category_names(config))
         print(f"CSV: {args.csv} ({len(report['runs'])} runs)")
     return 0

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from ..history import HistoryDB
+from ..labels import OTHER
 from ..model import AUTO, CHECK, REVIEW
 
 TIER_KEYS = (AUTO, CHECK, REVIEW)
@@ -183,6 +184,9 @@ def totals(runs: Sequence[Run]) -> dict:
         "avg_confidence": sum(r.confidence_sum for r in runs) / classified if classified else None,
         "categories": categories, "tiers": tiers,
         "category_confidence": {c: confidence[c] / n for c, n in categories.items() if n},
+        # photos judged none of our categories: review work, not failures
+        "other": categories[OTHER],
+        "other_share": 100.0 * categories[OTHER] / classified if classified else None,
     }
 
 

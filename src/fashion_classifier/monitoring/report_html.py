@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ..labels import CATEGORIES
+from ..labels import DEFAULT_CATEGORIES, OTHER, report_columns
 from ..model import TIER_TITLES
 from . import svg
 from .common import duration, percent, thousands
@@ -55,7 +55,8 @@ def _cards(t: dict, reviewed) -> str:
              ("Overall Success Rate", percent(t["success_rate"])),
              ("Average Batch Time", duration(t["avg_duration"])),
              ("Avg Confidence", percent(None if t["avg_confidence"] is None else 100 * t["avg_confidence"])),
-             ("Reviewed by clerks", f"{sum(reviewed.values())} ({reviewed['corrected']} corrected)")]
+             ("Reviewed by clerks", f"{sum(reviewed.values())} ({reviewed['corrected']} corrected)"),
+             (f"Not ours ({OTHER})", f"{thousands(t['other'])} ({percent(t['other_share'])})")]
     return '<div class="cards">' + "".join(f'<div class="card">{escape(k)}<b>{escape(v)}</b></div>'
                                            for k, v in cards) + "</div>"
 
@@ -71,11 +72,14 @@ def _charts(report: dict, short: bool) -> str:
     tiers = svg.stacked_bars("confidence_mix", labels,
                              {TIER_TITLES[k]: [t["tiers"][k] for _, t in days] for k in TIER_KEYS},
                              colours=svg.TIER_COLOURS, share=True, width=500)
-    seen = [c for c in CATEGORIES if report["totals"]["categories"][c]]
+    columns = report_columns(report.get("categories", DEFAULT_CATEGORIES), report["totals"]["categories"])
+    seen = [c for c in columns if report["totals"]["categories"][c]]
     mix = svg.stacked_bars("category_mix", labels, {c: [t["categories"][c] for _, t in days] for c in seen},
                            share=True, width=1000, height=260)
     figures = [("Daily volume (images)", volume), ("Success rate", rate),
-               ("Throughput (images/minute)", speed), ("Confidence mix", tiers)]
+               ("Throughput (images/minute)", speed), ("Confidence mix", tiers),
+               (f"Share not in our categories ({OTHER})", svg.line_chart(
+                   "other_share", labels, {OTHER: [t["other_share"] for _, t in days]}, unit="%", width=500))]
     grid = "".join(f"<figure><figcaption>{escape(c)}</figcaption>{chart}</figure>" for c, chart in figures)
     return f'<div class="grid">{grid}</div><figure><figcaption>Category mix</figcaption>{mix}</figure>'
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..batch.outputs.atomic import atomic_path, write_text
 from ..config import Config
 from ..history import HistoryDB
-from ..labels import CATEGORIES
+from ..labels import DEFAULT_CATEGORIES, category_names, report_columns
 from .common import add_location_args, day, history_missing, located
 from .queries import TIER_KEYS, History, daily, day_range, totals
 from .report_html import render_html
@@ -69,22 +69,24 @@ def range_period(first: date, last: date) -> Period:
                   f"report_{first:%Y%m%d}_{last:%Y%m%d}")
 
 
-def build(history: History, period: Period) -> dict:
+def build(history: History, period: Period, categories=DEFAULT_CATEGORIES) -> dict:
     runs = history.runs_between(*day_range(period.first, period.last))
     before = period.previous()
     previous = totals(history.runs_between(*day_range(before.first, before.last)))
     start, end = day_range(period.first, period.last)
-    return {"period": period, "runs": runs, "totals": totals(runs), "previous": previous,
+    return {"period": period, "runs": runs, "categories": tuple(categories), "totals": totals(runs),
+            "previous": previous,
             "days": daily(runs, period.first, period.last), "alerts": history.alerts_between(start, end),
             "reviewed": history.reviewed_between(start, end), "generated": datetime.now()}
 
 
 CSV_HEAD = ["date", "runs", "images", "successful", "failed", "success_rate", "avg_duration_seconds",
-            "images_per_minute", "avg_confidence", "auto_approve", "quick_check", "manual_review"]
+            "images_per_minute", "avg_confidence", "other_share", "auto_approve", "quick_check",
+            "manual_review"]
 
 
 def write_csv(path: Path, report: dict) -> Path:
-    categories = list(CATEGORIES) + sorted(set(report["totals"]["categories"]) - set(CATEGORIES))
+    categories = report_columns(report.get("categories", DEFAULT_CATEGORIES), report["totals"]["categories"])
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
@@ -92,7 +94,8 @@ def write_csv(path: Path, report: dict) -> Path:
             for d, t in report["days"]:
                 writer.writerow([d.isoformat(), t["runs"], t["images"], t["successful"], t["failed"],
                                  _num(t["success_rate"], 2), _num(t["avg_duration"], 1),
-                                 _num(t["images_per_minute"], 1), _num(t["avg_confidence"], 4)]
+                                 _num(t["images_per_minute"], 1), _num(t["avg_confidence"], 4),
+                                 _num(t["other_share"], 2)]
                                 + [t["tiers"][k] for k in TIER_KEYS]
                                 + [t["categories"][c] for c in categories])
     return path
@@ -102,8 +105,9 @@ def _num(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def write_report(history: History, period: Period, folder: Path) -> tuple[Path, Path, dict]:
-    report = build(history, period)
+def write_report(history: History, period: Period, folder: Path,
+                 categories=DEFAULT_CATEGORIES) -> tuple[Path, Path, dict]:
+    report = build(history, period, categories)
     html = write_text(folder / f"{period.slug}.html", render_html(report))
     return html, write_csv(folder / f"{period.slug}.csv", report), report
 
@@ -114,7 +118,8 @@ def _run(config: Config, period: Period, output: Path | None) -> int:
         return 2
     try:
         with closing(HistoryDB(db_path)) as db:
-            html, csv_path, report = write_report(History(db), period, output or config.path("reports_dir"))
+            html, csv_path, report = write_report(History(db), period, output or config.path("reports_dir"),
+                                                  category_names(config))
     except sqlite3.DatabaseError as exc:
         print(f"cannot read {db_path}: {exc}")
         return 2

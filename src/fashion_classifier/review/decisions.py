@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..batch.moves import DestinationTaken, file_hash, fsync_dir, partial_path, place, same_file
 from ..batch.naming import safe_name, with_suffix_number
 from ..history import HistoryDB, now_iso
-from ..labels import CATEGORIES
+from ..labels import DEFAULT_CATEGORIES, folder_names
 from .queue import get_item, in_processed
 
 CONFIRMED, CORRECTED = "confirmed", "corrected"
@@ -82,9 +83,12 @@ def clean_reviewer(name: str) -> str:
     return text
 
 
-def decide(db: HistoryDB, processed_dir: Path, item_id: int, category: str, reviewer: str) -> Decision:
-    """Confirm (same category: nothing moves) or correct (the photo moves to the new folder)."""
-    if category not in CATEGORIES:
+def decide(db: HistoryDB, processed_dir: Path, item_id: int, category: str, reviewer: str,
+           categories: Sequence[str] = DEFAULT_CATEGORIES) -> Decision:
+    """Confirm (same category: nothing moves) or correct (the photo moves to the new folder).
+
+    ``categories`` are the model's; ``Other`` ("not one of ours") is always a valid answer."""
+    if category not in folder_names(categories):
         raise InvalidCategory(f"unknown category {category!r}")
     reviewer = clean_reviewer(reviewer)
     item = get_item(db, item_id)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import load_config
-from ..labels import CATEGORIES
+from ..labels import OTHER
 from .arrays import load_split_arrays
 from .export import KERAS_NAME, read_card, save_all
 
@@ -47,7 +47,8 @@ def build_ensemble(keras, members: list, sizes: list[tuple[int, int]]):
         x = inputs if (h, w) == size else keras.layers.Resizing(h, w, name=f"resize_{h}x{w}_{i}")(inputs)
         features.append(member_features(keras, model, f"member_{i}_{h}x{w}")(x))
     joined = keras.layers.Concatenate(name="features")(features)
-    head = keras.layers.Dense(len(CATEGORIES), activation="softmax", name="head")
+    width = members[0].get_layer("head").get_weights()[1].shape[0]  # the members' label list
+    head = keras.layers.Dense(width, activation="softmax", name="head")
     outputs = head(joined)
     ensemble = keras.Model(inputs, outputs, name="fashion_classifier_ensemble")
     head.set_weights(merged_head_weights([m.get_layer("head").get_weights() for m in members]))
@@ -61,6 +62,10 @@ def run(config, member_dirs: list[Path], out_dir: Path, mirror: bool) -> dict:
 
     tf, keras = init_tensorflow(config.seed)
     cards = [read_card(d) for d in member_dirs]
+    labels = tuple(cards[0]["labels"])
+    if any(tuple(c["labels"]) != labels for c in cards) or OTHER in labels:
+        raise SystemExit("ensemble: the members must share one label list without Other "
+                         "(an open-world ensemble is not supported)")
     members = []
     for directory, card in zip(member_dirs, cards, strict=True):
         model = keras.saving.load_model(str(directory / KERAS_NAME), compile=False)
@@ -70,14 +75,15 @@ def run(config, member_dirs: list[Path], out_dir: Path, mirror: bool) -> dict:
     ensemble, size = build_ensemble(keras, members, sizes)
     log.info("ensemble of %s at input %dx%d", ", ".join(c["version"] for c in cards), *size)
     val = load_split_arrays(config.path("splits_dir"), "val", config.path("dataset_dir"), size,
-                            cache_dir=config.path("cache_dir"))
+                            cache_dir=config.path("cache_dir"), labels=labels)
     calibration = calibrate(tf, ensemble, val, allow_mirror=mirror)
     architecture = ("average of the logits of " + " and ".join(
         f"MobileNetV2 fine-tuned at {h}x{w}" for h, w in sizes) + " (one graph: the image is resized "
-        "inside it for the smaller members; ImageNet weights from ../shared/weights) + dense softmax (10)")
+        "inside it for the smaller members; ImageNet weights from ../shared/weights) "
+        f"+ dense softmax ({len(labels)})")
     training = {"ensemble_of": [{"version": c["version"], "input_hw": list(s), "training": c["training"]}
                                 for c, s in zip(cards, sizes, strict=True)], **calibration}
-    return save_all(ensemble, size, config, out_dir, training, architecture=architecture)
+    return save_all(ensemble, size, config, out_dir, training, labels=labels, architecture=architecture)
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import __version__
-from ..labels import CATEGORIES
+from ..labels import DEFAULT_CATEGORIES, split_labels
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +39,21 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-ARCHITECTURE = ("MobileNetV2 (alpha 1.0, ImageNet weights from ../shared/weights) "
-                "+ global average pooling + dropout 0.2 + dense softmax (10)")
+def architecture_of(labels) -> str:
+    categories, other = split_labels(labels)
+    return ("MobileNetV2 (alpha 1.0, ImageNet weights from ../shared/weights) + global average pooling "
+            f"+ dropout 0.2 + dense softmax ({len(categories)} categories"
+            + (" + Other, trained with outlier exposure)" if other else ")"))
 
 
-def save_all(model, size, config, out_dir: Path, training: dict, architecture: str = ARCHITECTURE) -> dict:
+def save_all(model, size, config, out_dir: Path, training: dict, labels=DEFAULT_CATEGORIES,
+             architecture: str | None = None, extra: dict | None = None) -> dict:
+    """Every artifact and the model card. ``extra``: more card sections (open_world, data)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_keras(model, out_dir / KERAS_NAME)
     (out_dir / TFLITE_NAME).write_bytes(to_tflite(model))
-    (out_dir / LABELS_NAME).write_text(json.dumps(list(CATEGORIES), indent=2) + "\n")
+    (out_dir / LABELS_NAME).write_text(json.dumps(list(labels), indent=2) + "\n")
     created = datetime.now(UTC)
     report_path = config.path("splits_dir") / "report.json"
     data_report = json.loads(report_path.read_text()) if report_path.is_file() else {}
@@ -56,13 +61,14 @@ def save_all(model, size, config, out_dir: Path, training: dict, architecture: s
         "name": "fashion_classifier",
         "version": f"{__version__}+{size[0]}x{size[1]}.{created:%Y%m%d%H%M}",
         "created": created.isoformat(timespec="seconds"),
-        "architecture": architecture,
+        "architecture": architecture or architecture_of(labels),
         "input_size": {"hw": [size[0], size[1]],
                        "note": "height x width; source photos are about 60x80 (w x h)"},
         "preprocessing": "decode (EXIF upright, any mode -> RGB, alpha on white), letterbox onto white "
                          "at the input size keeping aspect ratio (bilinear), float 0..255; the graph "
                          "scales to [-1, 1] (MobileNetV2 preprocess_input)",
-        "labels": list(CATEGORIES),
+        "labels": list(labels),
+        "categories": list(split_labels(labels)[0]),
         "temperature": training["temperature"],
         "test_time_augmentation": training.get("test_time_augmentation", "none"),
         "temperature_note": "softmax temperature fitted on val, folded into the head weights",
@@ -72,6 +78,7 @@ def save_all(model, size, config, out_dir: Path, training: dict, architecture: s
         "artifacts": {name: {"sha256": sha256(out_dir / name), "bytes": (out_dir / name).stat().st_size}
                       for name in (KERAS_NAME, TFLITE_NAME, LABELS_NAME)},
         "metrics": {},
+        **(extra or {}),
     }
     write_card(out_dir, card)
     log.info("artifacts written to %s (version %s)", out_dir, card["version"])

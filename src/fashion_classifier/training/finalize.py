@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..config import load_config
+from ..labels import OTHER
 from .arrays import load_split_arrays
 from .export import read_card, save_all
 from .model import fold_temperature
@@ -35,10 +36,14 @@ def main(argv=None) -> int:
     model = keras.saving.load_model(str(models_dir / "fashion_classifier.keras"), compile=False)
     fold_temperature(model, 1.0 / card["temperature"])  # back to the raw logits
     size = tuple(card["input_size"]["hw"])
+    labels = tuple(card["labels"])
+    if OTHER in labels:
+        raise SystemExit("finalize re-calibrates a closed-set model; retrain an open-world model with "
+                         "python -m fashion_classifier.training.train (its calibration fits Other too)")
     val = load_split_arrays(config.path("splits_dir"), "val", config.path("dataset_dir"), size,
-                            cache_dir=config.path("cache_dir"))
+                            cache_dir=config.path("cache_dir"), labels=labels)
     training = dict(card["training"], **calibrate(tf, model, val))
-    new_card = save_all(model, size, config, models_dir, training)
+    new_card = save_all(model, size, config, models_dir, training, labels=labels)
     print(f"model {new_card['version']} written to {models_dir}")
     from .evaluate import evaluate_and_record
 

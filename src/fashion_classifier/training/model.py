@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..labels import CATEGORIES
-
 NO_TOP_WEIGHTS = "mobilenet_v2_1.0_224_imagenet_dequant_no_top.h5"
 BACKBONE_NAME = "mobilenet_v2"
 
@@ -27,7 +25,7 @@ def build_backbone(size: tuple[int, int], weights_dir: Path):
         weights=str(weights), name=BACKBONE_NAME)
 
 
-def build_classifier(size: tuple[int, int], weights_dir: Path, dropout: float = 0.2):
+def build_classifier(size: tuple[int, int], weights_dir: Path, outputs: int, dropout: float = 0.2):
     """Image (0..255) -> [-1, 1] -> backbone (BatchNorm in inference mode) -> softmax."""
     import keras
 
@@ -38,8 +36,27 @@ def build_classifier(size: tuple[int, int], weights_dir: Path, dropout: float = 
     # blocks are fine-tuned: these weights have BN folded into the convolutions.
     features = backbone(x, training=False)
     x = keras.layers.Dropout(dropout, name="head_dropout")(features)
-    outputs = keras.layers.Dense(len(CATEGORIES), activation="softmax", name="head")(x)
-    return keras.Model(inputs, outputs, name="fashion_classifier")
+    probabilities = keras.layers.Dense(outputs, activation="softmax", name="head")(x)
+    return keras.Model(inputs, probabilities, name="fashion_classifier")
+
+
+def start_from(model, previous, previous_labels, labels, temperature: float = 1.0) -> int:
+    """Copy a trained model's backbone into ``model`` and its head's columns for the labels both
+    have (temperature taken back out); new outputs (Other) start at zero. Returns columns copied."""
+    import numpy as np
+
+    model.get_layer(BACKBONE_NAME).set_weights(previous.get_layer(BACKBONE_NAME).get_weights())
+    old_kernel, old_bias = (w * temperature for w in previous.get_layer("head").get_weights())
+    kernel, bias = model.get_layer("head").get_weights()
+    kernel, bias = np.zeros_like(kernel), np.zeros_like(bias)
+    copied = 0
+    for i, label in enumerate(labels):
+        if label in previous_labels:
+            j = list(previous_labels).index(label)
+            kernel[:, i], bias[i] = old_kernel[:, j], old_bias[j]
+            copied += 1
+    model.get_layer("head").set_weights([kernel, bias])
+    return copied
 
 
 def feature_extractor(model):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..labels import CATEGORIES
+from ..labels import DEFAULT_CATEGORIES, OTHER
 
 
 def _pyplot():
@@ -28,17 +28,18 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_class_distribution(counts: dict[str, dict[str, int]], path: Path) -> Path:
+    cats = list(counts["train"])  # the categories the splits hold
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.5))
-    x = np.arange(len(CATEGORIES))
-    bottom = np.zeros(len(CATEGORIES))
+    x = np.arange(len(cats))
+    bottom = np.zeros(len(cats))
     for split, color in zip(("train", "val", "test"), ("#4c72b0", "#dd8452", "#55a868"), strict=True):
-        values = np.array([counts[split][c] for c in CATEGORIES])
+        values = np.array([counts[split][c] for c in cats])
         ax.bar(x, values, bottom=bottom, label=split, color=color)
         bottom += values
     for xi, total in zip(x, bottom, strict=True):
         ax.text(xi, total, f"{int(total)}", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, CATEGORIES, rotation=30, ha="right")
+    ax.set_xticks(x, cats, rotation=30, ha="right")
     ax.set_ylabel("images")
     ax.set_title("Class distribution by split")
     ax.legend()
@@ -64,19 +65,20 @@ def plot_training_history(history: dict[str, list[float]], path: Path,
     return _save(fig, path)
 
 
-def plot_confusion_matrix(matrix: np.ndarray, path: Path) -> Path:
+def plot_confusion_matrix(matrix: np.ndarray, path: Path, names=DEFAULT_CATEGORIES) -> Path:
+    cats = list(names)  # rows and columns: the model's labels
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8.5, 7.5))
     row_sums = matrix.sum(axis=1, keepdims=True).clip(min=1)
     normalised = matrix / row_sums
     ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(CATEGORIES)):
-        for j in range(len(CATEGORIES)):
+    for i in range(len(cats)):
+        for j in range(len(cats)):
             if matrix[i, j]:
                 color = "white" if normalised[i, j] > 0.5 else "black"
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color=color, fontsize=8)
-    ax.set_xticks(range(len(CATEGORIES)), CATEGORIES, rotation=40, ha="right")
-    ax.set_yticks(range(len(CATEGORIES)), CATEGORIES)
+    ax.set_xticks(range(len(cats)), cats, rotation=40, ha="right")
+    ax.set_yticks(range(len(cats)), cats)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("Confusion matrix (test split; colour = row share)")
@@ -84,14 +86,15 @@ def plot_confusion_matrix(matrix: np.ndarray, path: Path) -> Path:
 
 
 def plot_category_performance(per_class: dict[str, dict[str, float]], path: Path) -> Path:
+    cats = list(per_class)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.5))
-    x = np.arange(len(CATEGORIES))
+    x = np.arange(len(cats))
     width = 0.27
     for offset, metric in zip((-width, 0, width), ("precision", "recall", "f1"), strict=True):
-        ax.bar(x + offset, [per_class[c][metric] for c in CATEGORIES], width, label=metric)
-    ax.set_xticks(x, CATEGORIES, rotation=30, ha="right")
-    low = min(min(per_class[c][m] for c in CATEGORIES) for m in ("precision", "recall", "f1"))
+        ax.bar(x + offset, [per_class[c][metric] for c in cats], width, label=metric)
+    ax.set_xticks(x, cats, rotation=30, ha="right")
+    low = min(min(per_class[c][m] for c in cats) for m in ("precision", "recall", "f1"))
     ax.set_ylim(max(0.0, low - 0.05), 1.0)
     ax.set_title("Per-category precision, recall and F1 (test split)")
     ax.legend(loc="lower right")
@@ -140,4 +143,27 @@ def plot_error_examples(x: np.ndarray, errors: list[dict], confusions: list[dict
         row[0].text(-0.1, 0.5, f"true {pair['true']}\n-> {pair['predicted']}\n({pair['count']} images)",
                     transform=row[0].transAxes, ha="right", va="center", fontsize=8)
     fig.suptitle("Most confident test-split errors of the most frequent confusions", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_other_scores(in_scores: np.ndarray, groups: dict[str, np.ndarray], threshold: float | None,
+                      path: Path) -> Path:
+    """P(Other) of in-scope test photos against other-type photos: how far apart they are."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    bins = np.linspace(0, 1, 41)
+    ax.hist(in_scores, bins=bins, density=True, alpha=0.6, label=f"our categories (test, {len(in_scores)})",
+            color="#4c72b0")
+    for (name, scores), colour in zip(groups.items(), ("#c44e52", "#dd8452", "#8172b2", "#55a868"),
+                                      strict=False):
+        if len(scores):
+            ax.hist(scores, bins=bins, density=True, histtype="step", linewidth=2,
+                    label=f"{name} ({len(scores)})", color=colour)
+    if threshold is not None:
+        ax.axvline(threshold, color="black", linestyle=":", label=f"Other threshold {threshold:.2f}")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"P({OTHER})")
+    ax.set_ylabel("density (log)")
+    ax.set_title(f"Score distributions in and out of scope: P({OTHER})")
+    ax.legend(fontsize=8)
     return _save(fig, path)

@@ -53,7 +53,7 @@ def study_size(size, config, train_limit: int) -> dict:
                                          seed=config.seed, **common)
     x_val, y_val = load_split_arrays(config.path("splits_dir"), "val", **common)
     model = build_classifier(size, config.weights_dir if config.weights_dir.is_absolute()
-                             else config.root / config.weights_dir)
+                             else config.root / config.weights_dir, outputs=int(y_train.max()) + 1)
     extractor = feature_extractor(model)
     start = time.perf_counter()
     f_train = extractor.predict(x_train.astype(np.float32), batch_size=64, verbose=2)

@@ -26,7 +26,7 @@ def health():
         "version": __version__,
         "model_version": state.predictor.version if state.predictor else None,
     }
-    classes = len(state.predictor.labels) if state.predictor else 0
+    classes = len(state.predictor.categories) if state.predictor else 0  # as /classes lists them
     return jsonify(compat.health(body, classes)), 200 if state.ready else 503
 
 

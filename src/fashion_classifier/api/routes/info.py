@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify
 
 from ... import __version__
 from ...history import utc_iso
+from ...labels import OTHER, category_names, folder_names
 from .. import compat
 from ..state import get_state
 
@@ -18,7 +19,7 @@ ENDPOINTS = (
     ("GET", "/health", "health check (model loaded, uptime)"),
     ("GET", "/healthz", "liveness probe"),
     ("GET", "/readyz", "readiness probe: 200 once the model is loaded and warmed up"),
-    ("GET", "/classes", "the ten product categories"),
+    ("GET", "/classes", "the model's product categories, and Other (none of ours)"),
     ("GET", "/version", "API and model versions, model card facts"),
     ("GET", "/stats", "request and prediction statistics from the history database"),
     ("GET", "/metrics", "Prometheus metrics"),
@@ -42,22 +43,24 @@ def index():
         "docs": "/docs",
         "openapi": "/openapi.json",
         "timestamp": utc_iso(),
-    }, len(_labels())))
+    }, len(_categories())))
 
 
 @bp.get("/classes")
 def classes():
-    labels = list(_labels())
-    return jsonify(compat.classes({"classes": labels, "count": len(labels)}))
+    categories = list(_categories())
+    predictor = get_state().predictor
+    return jsonify(compat.classes({"classes": categories, "count": len(categories), "other": OTHER,
+                                   "answers": list(folder_names(categories)),
+                                   "open_world": bool(predictor and predictor.info.has_other)}))
 
 
-def _labels() -> tuple[str, ...]:
+def _categories() -> tuple[str, ...]:
+    """The categories of the model in service (the labels file when it is not loaded yet)."""
     state = get_state()
     if state.predictor is not None:
-        return tuple(state.predictor.labels)
-    from ...labels import CATEGORIES
-
-    return CATEGORIES
+        return state.predictor.categories
+    return category_names(state.config)
 
 
 @bp.get("/version")
@@ -76,13 +79,16 @@ def version():
             "input_size": {"height": predictor.input_size[0], "width": predictor.input_size[1]}
             if predictor else None,
             "backend": predictor.backend_name if predictor else None,
-            "classes": len(_labels()),
+            "classes": len(_categories()),
+            "open_world": card.get("open_world", {}).get("method") if card.get("open_world") else None,
             "temperature": card.get("temperature"),
             "test_metrics": {k: metrics.get(k) for k in ("split", "images", "accuracy", "macro_f1", "ece")
                              if k in metrics},
             "load_seconds": round(predictor.load_seconds, 4) if predictor else None,
         },
-        "tiers": {"auto": config.auto_threshold, "check": config.check_threshold},
+        "tiers": (predictor.tiers.describe() if predictor
+                  else {"mode": config.tier_mode, "auto": config.auto_threshold,
+                        "check": config.check_threshold}),
         "limits": {"max_upload_bytes": config.max_upload_bytes, "max_batch_files": config.max_batch_files,
                    "max_batch_upload_bytes": config.max_batch_upload_bytes},
         "python": platform.python_version(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify
 
 from ...history import utc_iso
-from ...labels import CATEGORIES
+from ...labels import category_names, folder_names
 from .. import compat
 from .. import stats as stats_queries
 from ..state import get_state
@@ -16,7 +16,8 @@ bp = Blueprint("stats", __name__)
 @bp.get("/stats")
 def stats():
     state = get_state()
-    labels = tuple(state.predictor.labels) if state.predictor else CATEGORIES
+    categories = state.predictor.categories if state.predictor else category_names(state.config)
+    labels = folder_names(categories)
     db_path = state.config.path("history_db")
     body = stats_queries.collect(db_path, labels, state.config.stats_window_hours)
     body.update({

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from pathlib import Path
 
+from ...labels import OTHER
 from ...model import AUTO, CHECK, REVIEW, TIER_TITLES
 from ..locations import location_for
 from .atomic import write_text
@@ -49,7 +50,8 @@ def render(results: RunResults, summary: dict, locations: dict[str, str], max_th
         "<h2>Confidence</h2>" + confidence_histogram(
             [r.confidence for r in results.successes], results.tiers.check_threshold,
             results.tiers.auto_threshold),
-        _review(results.in_tier(REVIEW), max_thumbnails),
+        _review([r for r in results.in_tier(REVIEW) if r.category != OTHER], max_thumbnails),
+        _others(results.others, max_thumbnails),
         _failures(results.failures),
         _kept([r for r in results.rows if r.source_kept]),
         _pick_lists(results, locations),
@@ -65,7 +67,8 @@ def _header(results: RunResults, summary: dict) -> str:
         ("Total", summary["total_processed"]), ("Successful", summary["successful"]),
         ("Failed", summary["failed"]), ("Success rate", f'{summary["success_rate"]:.1f}%'),
         (TIER_TITLES[AUTO], len(results.in_tier(AUTO))), (TIER_TITLES[CHECK], len(results.in_tier(CHECK))),
-        (TIER_TITLES[REVIEW], len(results.in_tier(REVIEW))), ("Duplicates", summary["duplicates"]),
+        (TIER_TITLES[REVIEW], len(results.in_tier(REVIEW))), ("Not ours (Other)", len(results.others)),
+        ("Duplicates", summary["duplicates"]),
         ("Time", f'{summary["processing_time_seconds"]:.1f} s'),
         ("Throughput", f'{summary["throughput"]["images_per_minute"]:.0f}/min'),
     ]
@@ -80,8 +83,21 @@ def _review(rows: list[ResultRow], max_thumbnails: int) -> str:
     head = f"<h2>Manual review ({len(rows)})</h2>"
     if not rows:
         return head + '<p class="muted">Nothing needs manual review.</p>'
-    lines = ["<table><tr><th>Photo</th><th>File</th><th>Predicted</th><th class=num>Confidence</th>"
-             "<th>Runner-up</th><th>Now in</th></tr>"]
+    return head + _photo_table(rows, max_thumbnails, ("Predicted", "Runner-up"))
+
+
+def _others(rows: list[ResultRow], max_thumbnails: int) -> str:
+    head = (f'<h2 id="other">Not one of our categories ({len(rows)})</h2><p>The model judged these '
+            f"photos none of our categories; they are in the {OTHER} folder and in the review queue. "
+            "Confirm \"not ours\" or pick the right category there.</p>")
+    if not rows:
+        return head + '<p class="muted">None tonight.</p>'
+    return head + _photo_table(rows, max_thumbnails, ("Answer", "Closest of ours"))
+
+
+def _photo_table(rows: list[ResultRow], max_thumbnails: int, titles: tuple[str, str]) -> str:
+    lines = [f"<table><tr><th>Photo</th><th>File</th><th>{titles[0]}</th><th class=num>Confidence</th>"
+             f"<th>{titles[1]}</th><th>Now in</th></tr>"]
     with ThreadPoolExecutor(max_workers=THUMBNAIL_THREADS) as pool:  # decoding releases the GIL
         uris = list(pool.map(thumbnail_uri, [Path(r.dest_abs) for r in rows[:max_thumbnails] if r.dest_abs]))
     uri_of = dict(zip([r.dest_abs for r in rows[:max_thumbnails] if r.dest_abs], uris, strict=True))
@@ -94,7 +110,7 @@ def _review(rows: list[ResultRow], max_thumbnails: int) -> str:
     lines.append("</table>")
     if len(rows) > max_thumbnails:
         lines.append(f'<p class="muted">Thumbnails shown for the first {max_thumbnails}.</p>')
-    return head + "".join(lines)
+    return "".join(lines)
 
 
 def _failures(rows: list[ResultRow]) -> str:

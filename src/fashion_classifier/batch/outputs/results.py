@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...labels import OTHER
 from ...model import AUTO, CHECK, REVIEW, TIER_TITLES, TierPolicy
 from ..naming import display_path
 
@@ -74,6 +75,11 @@ class RunResults:
 
     def in_tier(self, tier: str) -> list[ResultRow]:
         return [r for r in self.successes if r.tier == tier]
+
+    @property
+    def others(self) -> list[ResultRow]:
+        """Photos the model judged none of our categories (in processed_batches/Other/)."""
+        return [r for r in self.successes if r.category == OTHER]
 
     @property
     def success_rate(self) -> float:

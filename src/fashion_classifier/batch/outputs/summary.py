@@ -31,6 +31,8 @@ def summary_dict(results: RunResults, run: dict, processing_seconds: float, clas
         "throughput": {"images_per_second": round(per_second, 2),
                        "images_per_minute": round(per_second * 60, 1)},
         "tiers": {TIER_TITLES[t]: len(results.in_tier(t)) for t in TIER_TITLES},
+        "other": {"count": len(results.others),  # none of our categories: review work, not failures
+                  "share": round(len(results.others) / total, 4) if total else 0.0},
         "confidence_thresholds": {"auto": results.tiers.auto_threshold,
                                   "check": results.tiers.check_threshold},
         "duplicates": len(results.duplicates),

@@ -38,11 +38,15 @@ def write_csv(path: Path, results: RunResults) -> Path:
     return path
 
 
+OTHER_SHEET = "Other (not ours)"
+
+
 def write_xlsx(path: Path, results: RunResults) -> Path:
     """All results (review rows amber, failures red), one sheet per tier, and one of failures."""
     sheets = [_sheet("All results", results.rows, highlight=True)]
     for tier in (AUTO, CHECK, REVIEW):
         sheets.append(_sheet(TIER_TITLES[tier], results.in_tier(tier), highlight=False))
+    sheets.append(_sheet(OTHER_SHEET, results.others, highlight=False))
     sheets.append(_sheet("failed", results.failures, highlight=False))
     with atomic_path(path) as tmp:
         save(tmp, sheets)
