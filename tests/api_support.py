@@ -94,7 +94,7 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still loading the model
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{url} not ready within {timeout} s")

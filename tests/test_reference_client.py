@@ -65,7 +65,8 @@ def server(tmp_path_factory):
     own GUNICORN_CMD_ARGS), with the reference's rate limits except a roomier /stats."""
     tmp = tmp_path_factory.mktemp("reference-start")
     port = free_port()
-    env = plain_env(tmp, GUNICORN_CMD_ARGS=f"--bind 127.0.0.1:{port}",
+    # (its control socket off too: several servers of the test suite may run side by side)
+    env = plain_env(tmp, GUNICORN_CMD_ARGS=f"--bind 127.0.0.1:{port} --no-control-socket",
                     FASHION_RATELIMIT_STATS="100 per minute")
     process, url = start([str(BIN / "gunicorn"), "api.app:app"], env, tmp / "server.log", "/health", port)
     try:
@@ -331,7 +332,8 @@ def test_alerting_without_channels_or_without_test(tmp_path):
 def reference_api(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("reference-api")
     port = free_port()
-    command = [str(BIN / "gunicorn"), "--pythonpath", "tests", "-b", f"127.0.0.1:{port}", "reference_api:app"]
+    command = [str(BIN / "gunicorn"), "--pythonpath", "tests", "-b", f"127.0.0.1:{port}",
+               "--no-control-socket", "reference_api:app"]
     process, url = start(command, plain_env(tmp), tmp / "server.log", "/health", port)
     try:
         yield url
