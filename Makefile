@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: run test lint data train evaluate bench batch dashboard clean-venv bench-smoke
+.PHONY: run test lint data train retrain evaluate bench batch dashboard clean-venv bench-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ data: $(VENV)/.dev  ## verify the dataset and write data/splits/
 
 train: $(VENV)/.dev  ## full training run (about an hour on 2 cores), then evaluation
 	$(BIN)/python -m fashion_classifier.training.train
+
+retrain: $(VENV)/.dev  ## candidate model from the clerks' corrections (models/versions/; promote it with python -m fashion_classifier.models)
+	$(BIN)/python -m fashion_classifier.training.retrain
 
 evaluate: $(VENV)/.dev
 	$(BIN)/python -m fashion_classifier.training.evaluate

@@ -134,6 +134,7 @@ class Config:
     api_log_max_bytes: int = 10 * 1024 * 1024  # api.log and api_errors.log rotate at this size (0: never, e.g. under logrotate)
     api_log_backups: int = 10  # rotated log files kept (api.log.1 ... api.log.10)
     stats_window_hours: float = 24.0  # latency percentiles of /stats cover this window
+    model_reload_seconds: float = 1.0  # how often each API worker looks whether another model version was promoted
 
     # batch processor
     batch_chunk_size: int = 48  # three of the predictor's 16-image buckets per request

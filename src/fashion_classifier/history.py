@@ -225,6 +225,22 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX IF NOT EXISTS idx_review_decisions_standing ON review_decisions(batch_file_id)
         WHERE undo_state IS NOT 'done';
     """,
+    # 7 -> 8: the model lifecycle (fashion_classifier.models): every promotion and rollback of the
+    # version in service, who did it, from which version to which, with the gate's figures
+    """
+    CREATE TABLE IF NOT EXISTS model_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        timestamp TEXT NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        from_version TEXT,
+        to_version TEXT NOT NULL,
+        forced BOOLEAN NOT NULL DEFAULT 0,
+        metrics TEXT,
+        note TEXT
+    );
+    CREATE INDEX IF NOT EXISTS idx_model_events_time ON model_events(timestamp);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -363,6 +379,23 @@ class HistoryDB:
     def other_by_run(self, runs: int = 7, before_run: str = "~") -> list[dict]:
         """Newest first: per batch run, classified photos and how many were Other (none of ours)."""
         return [dict(r) for r in self.execute(OTHER_BY_RUN_SQL, (before_run, runs))]
+
+    # --- model_events ----------------------------------------------------
+    def record_model_event(self, action: str, actor: str, from_version: str | None, to_version: str,
+                           forced: bool = False, metrics: dict | None = None, note: str = "") -> int:
+        import json
+
+        with self._lock, transaction(self._conn):
+            cursor = self._conn.execute(
+                "INSERT INTO model_events (timestamp, action, actor, from_version, to_version, forced,"
+                " metrics, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (now_iso(), action, actor, from_version, to_version, int(forced),
+                 json.dumps(metrics or {}), note))
+        return int(cursor.lastrowid)
+
+    def model_events(self, limit: int = 20) -> list[dict]:
+        rows = self.execute("SELECT * FROM model_events ORDER BY id DESC LIMIT ?", (limit,))
+        return [dict(r) for r in rows]
 
     # --- alerts ----------------------------------------------------------
     def record_alert(self, severity: str, subject: str, message: str, source: str = "",

@@ -71,8 +71,10 @@ def load_labels(path: Path) -> tuple[str, ...]:
 
 def category_names(config) -> tuple[str, ...]:
     """The categories of the model in service (without ``Other``), for code without a Predictor."""
-    path = config.path("labels_path")
+    from .models.store import serving_config
+
     try:
+        path = serving_config(config).path("labels_path")
         return split_labels(load_labels(path))[0]
     except (OSError, ValueError):
         return DEFAULT_CATEGORIES

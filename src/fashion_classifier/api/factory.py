@@ -16,8 +16,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ..config import Config
 from ..history import HistoryDB
 from ..model import Predictor
+from ..models.store import ModelStore, uses_store
 from .context import init_request_context
 from .errors import register_error_handlers
+from .holder import ModelHolder
 from .logs import LogFiles, configure_logging
 from .metrics import Metrics
 from .ratelimit import init_ratelimits
@@ -54,6 +56,7 @@ def create_app(config: Config | None = None, predictor: Predictor | None = None)
 
 def _build_state(config: Config, predictor: Predictor | None) -> ApiState:
     load_error = None
+    injected = predictor is not None
     if predictor is None:
         try:
             predictor = Predictor.from_config(config)
@@ -63,7 +66,10 @@ def _build_state(config: Config, predictor: Predictor | None) -> ApiState:
     _migrate(config)
     metrics = Metrics()
     metrics.model(predictor)
-    return ApiState(config=config, predictor=predictor, recorder=CallRecorder(config.path("history_db")),
+    watch = ModelStore.of(config) if uses_store(config) and not injected else None
+    holder = ModelHolder(predictor, watch, lambda: Predictor.from_config(config), config.model_reload_seconds,
+                         on_switch=metrics.model)
+    return ApiState(config=config, holder=holder, recorder=CallRecorder(config.path("history_db")),
                     metrics=metrics, api_keys=load_api_keys(config), load_error=load_error)
 
 

@@ -78,7 +78,12 @@ class Metrics:
         self.model_loaded.set(1 if loaded else 0)
         if loaded:
             self.model_load_seconds.set(predictor.load_seconds)
-            self.model_info.labels(predictor.version, predictor.backend_name).set(1)
+            previous = getattr(self, "_model_labels", None)
+            labels = (predictor.version, predictor.backend_name)
+            if previous and previous != labels:  # a hot reload: the old version is no longer served
+                self.model_info.labels(*previous).set(0)
+            self.model_info.labels(*labels).set(1)
+            self._model_labels = labels
 
     def render(self) -> tuple[bytes, str]:
         if not multiprocess_mode():

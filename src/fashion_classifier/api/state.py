@@ -9,6 +9,7 @@ from flask import current_app
 
 from ..config import Config
 from ..model import Predictor
+from .holder import ModelHolder
 from .metrics import Metrics
 from .recorder import CallRecorder
 
@@ -18,12 +19,17 @@ EXTENSION_KEY = "fashion_api"
 @dataclass
 class ApiState:
     config: Config
-    predictor: Predictor | None
+    holder: ModelHolder
     recorder: CallRecorder
     metrics: Metrics
     api_keys: frozenset[str] = frozenset()
     load_error: str | None = None
     started: float = field(default_factory=time.time)
+
+    @property
+    def predictor(self) -> Predictor | None:
+        """The version in service now (hot-reloaded: keep the reference for a whole request)."""
+        return self.holder.get()
 
     @property
     def ready(self) -> bool:

@@ -20,11 +20,14 @@ from .local import LocalClassifier
 
 class Classifier:
     def __init__(self, api: ApiClient | None, local: LocalClassifier, fallback: bool,
-                 on_switch: Callable[[str], None] = lambda reason: None):
+                 on_switch: Callable[[str], None] = lambda reason: None,
+                 on_version_change: Callable[[str, str], None] = lambda old, new: None):
         self.api = api
         self.local = local
         self.fallback = fallback
         self.on_switch = on_switch
+        self.on_version_change = on_version_change
+        self.versions: list[str] = []  # model versions that answered, in order of first use
         self._use_api = api is not None
         self._used: set[str] = set()
         self._lock = threading.Lock()
@@ -47,6 +50,7 @@ class Classifier:
             try:
                 results = self.api.predict_batch(uploads)
                 self._used.add("api")
+                self._saw_versions(results)
                 return results, "api"
             except ApiUnavailable as exc:
                 if not self.fallback:
@@ -54,7 +58,21 @@ class Classifier:
                 self.switch_to_local(str(exc))
         results = self.local.predict_batch(uploads)
         self._used.add("local")
+        self._saw_versions(results)
         return results, "local"
+
+    def _saw_versions(self, results: list[dict]) -> None:
+        """Pin the fallback to the first version that answered; report any later change."""
+        for version in {r.get("model_version") for r in results if r.get("model_version")}:
+            with self._lock:
+                if version in self.versions:
+                    continue
+                self.versions.append(version)
+                first = self.versions[0]
+            if len(self.versions) == 1:
+                self.local.pin(version)
+            else:
+                self.on_version_change(first, version)
 
 
 def succeeded(result: dict) -> bool:

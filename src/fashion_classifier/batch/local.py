@@ -17,14 +17,29 @@ class LocalClassifier:
         self.config = config
         self._predictor = None
         self._lock = threading.Lock()
+        self.version: str | None = None  # the store version to load (the one the API served)
+
+    def pin(self, version: str | None) -> None:
+        """Classify with this version when the fallback starts (one model version per run)."""
+        with self._lock:
+            if self._predictor is None:
+                self.version = version
 
     @property
     def predictor(self):
         with self._lock:
             if self._predictor is None:
                 from ..model import Predictor  # LiteRT import costs a second: only when needed
+                from ..models.store import ModelStore, StoreError
 
-                self._predictor = Predictor.from_config(self.config)
+                version = self.version
+                try:
+                    if version and version != ModelStore.of(self.config).current().card.get("version"):
+                        self._predictor = Predictor.from_config(self.config, version=version)
+                except StoreError:  # not a stored version (the API serves its own file): the current one
+                    version = None
+                if self._predictor is None:
+                    self._predictor = Predictor.from_config(self.config)
             return self._predictor
 
     def predict_batch(self, uploads: Sequence[Upload]) -> list[dict]:

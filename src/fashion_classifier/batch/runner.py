@@ -211,6 +211,11 @@ def engine_factory(config: Config):
     return make
 
 
+def _version_changed(old: str, new: str) -> None:
+    print(f"batch: ⚠ the API switched model version during this run ({old} -> {new}); each photo "
+          "records the version that classified it, the summary lists both", file=sys.stderr)
+
+
 def _make_classifier(config: Config, options: BatchOptions, history: HistoryDB) -> Classifier:
     local = LocalClassifier(config)
     if options.local:
@@ -220,7 +225,8 @@ def _make_classifier(config: Config, options: BatchOptions, history: HistoryDB) 
                     backoff=config.api_backoff_seconds, pool_size=config.batch_concurrency,
                     on_call=lambda record: _record_unreached(history, record))
     classifier = Classifier(api, local, fallback=config.fallback_local,
-                            on_switch=lambda reason: _api_down(config, options, history, reason))
+                            on_switch=lambda reason: _api_down(config, options, history, reason),
+                            on_version_change=_version_changed)
     ready, detail = _wait_ready(api, config)
     if ready:
         print(f"batch: ✓ API is healthy and ready ({config.api_url}, {detail})", file=sys.stderr)

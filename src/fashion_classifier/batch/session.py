@@ -340,6 +340,12 @@ class RunSession:
         self.log.info("Category distribution:")
         for category, count in summary["categories"].items():
             self.log.info(f"  - {category}: {count}")
+        versions = summary.get("model_versions") or []
+        if len(versions) > 1:
+            self.log.info(f"⚠ Model version changed during the run: {' -> '.join(versions)} "
+                          "(each photo records the version that classified it)")
+        elif versions:
+            self.log.info(f"Model version: {versions[0]}")
         self.log.file("")
         self.log.info(f"Log file: {display_path(self.paths['log'], self.ctx.base)}")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from ..config import Config
@@ -36,6 +36,8 @@ class Overview:
     recent: list[Classification]  # newest first, API and batch
     errors: list[ErrorGroup]  # since errors_since (RECENT_HOURS ago), most frequent first
     errors_since: str
+    model_in_service: str = ""
+    model_events: list[dict] = field(default_factory=list)  # promotions and rollbacks, newest first
 
     @property
     def uptime(self) -> float | None:
@@ -69,7 +71,16 @@ def overview(config: Config, db: HistoryDB, days: int, now: datetime | None = No
         daily=daily(runs, first, now.date()), alerts=history.recent_alerts(10),
         queue=queue_counts(db, config.path("processed_dir")),
         recent=recent_classifications(db, RECENT_PREDICTIONS), errors=error_groups(db, day_ago),
-        errors_since=day_ago)
+        errors_since=day_ago, model_in_service=_in_service(config), model_events=db.model_events(10))
+
+
+def _in_service(config: Config) -> str:
+    from ..models.store import ModelStore, uses_store
+
+    if not uses_store(config):
+        return str(config.model_path)
+    version = ModelStore.of(config).current()
+    return version.card.get("version") or version.name
 
 
 def as_json(o: Overview) -> dict:
@@ -88,6 +99,9 @@ def as_json(o: Overview) -> dict:
         "daily": [{"date": d.isoformat(), **_plain(t)} for d, t in o.daily],
         "alerts": [{k: a[k] for k in ("timestamp", "severity", "subject", "source")} for a in o.alerts],
         "review_queue": o.queue,
+        "model": {"in_service": o.model_in_service,
+                  "events": [{k: e[k] for k in ("timestamp", "action", "actor", "from_version", "to_version",
+                                                "forced")} for e in o.model_events]},
         "recent_predictions": [c.as_json() for c in o.recent],
         "error_distribution": {"window_hours": RECENT_HOURS, "since": o.errors_since,
                                "total": sum(e.count for e in o.errors),

@@ -177,7 +177,12 @@ class Predictor:
         self.load_seconds = time.perf_counter() - start
 
     @classmethod
-    def from_config(cls, config, backend: str | None = None, warmup: bool = True) -> Predictor:
+    def from_config(cls, config, backend: str | None = None, warmup: bool = True,
+                    version: str | None = None) -> Predictor:
+        """The model in service (the store's current version), or the store's ``version``."""
+        from ..models.store import serving_config
+
+        config = serving_config(config, version)
         backend = backend or config.backend
         path = config.path("keras_model_path" if backend == "keras" else "model_path")
         info = ModelInfo.load(config.path("labels_path"), config.path("model_card_path"))

@@ -70,7 +70,9 @@ def deployment_policy(config) -> TierPolicy:
     import json
     from pathlib import Path
 
-    path = Path(config.path("model_card_path"))
+    from ..models.store import serving_config
+
+    path = Path(serving_config(config).path("model_card_path"))
     try:
         card = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     except (OSError, ValueError):

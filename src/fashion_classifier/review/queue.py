@@ -38,11 +38,12 @@ class ReviewItem:
     guesses: tuple[tuple[str, float], ...]  # every category, most likely first
     path: Path  # where the photo is now
     content_hash: str
+    model_version: str = ""
 
     def as_json(self) -> dict:
         return {"id": self.id, "run_id": self.run_id, "filename": self.filename, "category": self.category,
                 "confidence": self.confidence, "tier": self.tier, "folder": self.path.parent.name,
-                "name": self.path.name,
+                "name": self.path.name, "model_version": self.model_version,
                 "guesses": [{"category": c, "confidence": p} for c, p in self.guesses]}
 
 
@@ -55,10 +56,12 @@ def _item(row) -> ReviewItem:
     scores.setdefault(row["category"], row["confidence"])
     if row["top2_category"]:
         scores.setdefault(row["top2_category"], row["top2_confidence"] or 0.0)
-    guesses = tuple(sorted(((str(c), float(p)) for c, p in scores.items()), key=lambda cp: -cp[1]))
+    # the model's own answer first (key 1 confirms it, also an Other chosen by its threshold)
+    guesses = tuple(sorted(((str(c), float(p)) for c, p in scores.items()),
+                           key=lambda cp: (cp[0] != row["category"], -cp[1])))
     return ReviewItem(row["id"], row["run_id"], row["rel_name"], row["category"],
                       float(row["confidence"]), row["tier"], guesses, Path(row["current_path"]),
-                      row["content_hash"] or "")
+                      row["content_hash"] or "", row["model_version"] or "")
 
 
 def in_processed(path: Path, processed_dir: Path) -> bool:

@@ -73,8 +73,9 @@ def _header(results: RunResults, summary: dict) -> str:
         ("Throughput", f'{summary["throughput"]["images_per_minute"]:.0f}/min'),
     ]
     card_html = "".join(f'<div class="card">{escape(str(k))}<b>{escape(str(v))}</b></div>' for k, v in cards)
+    versions = ", ".join(results.model_versions) or "-"
     meta = (f'Run {escape(results.run_id)} · classified via {escape(summary["classifier_path"])}'
-            f' · attempts {summary["attempts"]}')
+            f' · model {escape(versions)} · attempts {summary["attempts"]}')
     return f'<h1>Nightly returns batch {escape(results.run_id)}</h1><p class="muted">{meta}</p>' \
            f'<div class="cards">{card_html}</div>'
 

@@ -11,7 +11,7 @@ from ...model import AUTO, CHECK, REVIEW, TIER_TITLES, TierPolicy
 from ..naming import display_path
 
 CSV_COLUMNS = ("filename", "category", "confidence", "status", "timestamp", "tier", "top2_category",
-               "destination", "content_hash", "error")
+               "destination", "content_hash", "error", "model_version")
 CONFIDENCE_KEYS = ("high_confidence_>85%", "medium_confidence_70-85%", "low_confidence_<70%")
 
 
@@ -33,6 +33,7 @@ class ResultRow:
     classified_by: str
     note: str
     move_method: str = ""
+    model_version: str = ""
 
     @property
     def source_kept(self) -> bool:
@@ -44,7 +45,8 @@ class ResultRow:
 
     def csv_values(self) -> list:
         return [self.filename, self.category, f"{self.confidence:.4f}", self.status, self.timestamp,
-                self.tier_title, self.top2_category, self.destination, self.content_hash, self.error]
+                self.tier_title, self.top2_category, self.destination, self.content_hash, self.error,
+                self.model_version]
 
 
 @dataclass
@@ -94,6 +96,11 @@ class RunResults:
         counts = Counter(r.tier for r in self.successes)
         return dict(zip(CONFIDENCE_KEYS, (counts[AUTO], counts[CHECK], counts[REVIEW]), strict=True))
 
+    @property
+    def model_versions(self) -> list[str]:
+        """The model versions that classified this run's photos, in order of first use."""
+        return list(dict.fromkeys(r.model_version for r in self.successes if r.model_version))
+
     def categories_sorted(self) -> dict[str, int]:
         return dict(sorted(self.categories.items(), key=lambda kv: (-kv[1], kv[0])))
 
@@ -129,6 +136,7 @@ def _row(f: dict, base: Path) -> ResultRow:
         classified_by=f.get("classified_by") or "",
         note=f.get("note") or "",
         move_method=f.get("move_method") or "",
+        model_version=(f.get("model_version") or "") if success else "",
     )
 
 

@@ -44,6 +44,8 @@ def summary_dict(results: RunResults, run: dict, processing_seconds: float, clas
         "attempts": run.get("attempts", 1),
         "resumed": int(run.get("attempts", 1)) > 1,
         "classifier_path": classifier_path,
+        "model_version": (results.model_versions or [None])[0],
+        "model_versions": results.model_versions,  # more than one: the API switched mid-run
         "skipped": skipped,
         "outputs": outputs,
     }

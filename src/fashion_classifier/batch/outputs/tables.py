@@ -14,9 +14,9 @@ from .results import CSV_COLUMNS, ResultRow, RunResults
 from .xlsx_writer import AMBER, HEADER, PLAIN, RED, Sheet, save
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-TEXT_COLUMNS = {"filename", "category", "top2_category", "destination", "error"}
+TEXT_COLUMNS = {"filename", "category", "top2_category", "destination", "error", "model_version"}
 WIDTHS = {"filename": 34, "category": 14, "confidence": 11, "status": 10, "timestamp": 20, "tier": 14,
-          "top2_category": 14, "destination": 48, "content_hash": 20, "error": 40}
+          "top2_category": 14, "destination": 48, "content_hash": 20, "error": 40, "model_version": 28}
 
 
 def spreadsheet_safe(value: str) -> str:
@@ -59,7 +59,8 @@ def _sheet(title: str, rows: list[ResultRow], highlight: bool) -> Sheet:
     for row in rows:
         style = _style(row) if highlight else PLAIN
         sheet.append([row.filename, row.category, round(row.confidence, 4), row.status, row.timestamp,
-                      row.tier_title, row.top2_category, row.destination, row.content_hash, row.error], style)
+                      row.tier_title, row.top2_category, row.destination, row.content_hash, row.error,
+                      row.model_version], style)
     return sheet
 
 

@@ -3,6 +3,7 @@
   "use strict";
   const root = document.getElementById("review");
   const categories = JSON.parse(root.dataset.categories);
+  const OTHER = root.dataset.other || "Other";
   const user = root.dataset.user;
   const $ = (id) => document.getElementById(id);
   const reviewerInput = $("reviewer");
@@ -40,7 +41,11 @@
 
   function choices(item) {  // the model's guesses, most likely first, then any category it did not score
     const seen = new Set(item.guesses.map((g) => g.category));
-    return item.guesses.concat(categories.filter((c) => !seen.has(c)).map((c) => ({ category: c, confidence: 0 })));
+    const all = item.guesses.concat(categories.filter((c) => !seen.has(c)).map((c) => ({ category: c, confidence: 0 })));
+    const shown = all.slice(0, KEYS.length);
+    const other = all.find((g) => g.category === OTHER);
+    if (other && !shown.includes(other)) shown[shown.length - 1] = other;  // "not ours" is always a choice
+    return shown;
   }
 
   function renderQueue() {
@@ -71,13 +76,14 @@
     $("meta").replaceChildren(
       el("h2", { textContent: item.filename }),
       el("span", { className: "tier " + item.tier, textContent: TIERS[item.tier] }),
-      el("p", { textContent: "Model: " + item.category + " (" + pct(item.confidence) + ") · run " + item.run_id +
-                " · in " + item.folder + "/" }),
+      el("p", { textContent: "Model: " + (item.category === OTHER ? "not one of ours" : item.category) +
+                " (" + pct(item.confidence) + ") · run " + item.run_id + " · in " + item.folder + "/" +
+                (item.model_version ? " · model " + item.model_version : "") }),
       el("p", { className: "muted", textContent: (index + 1) + " of " + items.length }));
     $("choices").replaceChildren(...choices(item).slice(0, KEYS.length).map((g, i) => {
       const button = el("button", { type: "button", className: i === 0 ? "model" : "" }, [
         el("kbd", { textContent: KEYS[i] }),
-        el("span", { textContent: g.category + (i === 0 ? " ✓ confirm" : "") }),
+        el("span", { textContent: (g.category === OTHER ? OTHER + " (not ours)" : g.category) + (i === 0 ? " ✓ confirm" : "") }),
         el("span", { className: "muted", textContent: pct(g.confidence) }),
         el("span", { className: "bar" })]);
       button.lastChild.style.width = pct(g.confidence);
