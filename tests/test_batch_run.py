@@ -99,7 +99,7 @@ def test_csv_opens_cleanly_in_excel(nightly):
     assert raw.startswith(b"\xef\xbb\xbf"), "UTF-8 with BOM so Excel reads the accents"
     header = raw[3:].split(b"\r\n", 1)[0].decode()
     assert header == ("filename,category,confidence,status,timestamp,tier,top2_category,destination,"
-                      "content_hash,error")
+                      "content_hash,error,model_version")
     rows = csv_rows(nightly["out"], raw=True)
     formula = next(r for r in rows if "HYPERLINK" in r["filename"])
     assert formula["filename"] == "'=HYPERLINK(1).jpg", "a name must never become a formula"
@@ -116,7 +116,8 @@ def test_csv_opens_cleanly_in_excel(nightly):
 def test_xlsx_has_a_sheet_per_tier_and_highlights_review_rows(nightly):
     path = next((nightly["out"] / RESULTS).glob("batch_results_*.xlsx"))
     book = load_workbook(path)
-    assert book.sheetnames == ["All results", "auto-approve", "quick check", "manual review", "failed"]
+    assert book.sheetnames == ["All results", "auto-approve", "quick check", "manual review",
+                               "Other (not ours)", "failed"]
     rows = csv_rows(nightly["out"])
     sheet = book["All results"]
     assert sheet.max_row == len(rows) + 1

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -156,3 +157,67 @@ def test_batch_reports_and_review_run_on_the_four_categories(four, tmp_path):
     finally:
         app.extensions["dashboard_db"].close()
     assert os.environ.get("FASHION_LABELS_PATH") is None  # nothing leaked into this process
+
+
+def _answered_other(predictor, photos: list[Path]) -> list[Path]:
+    return [p for p in photos if predictor.predict_bytes(p.read_bytes()).category == "Other"]
+
+
+def test_other_answers_through_api_batch_reports_and_review(four, tmp_config, tmp_path):
+    """The contract of an Other answer everywhere it shows, on the photos the model calls Other."""
+    from openpyxl import load_workbook
+
+    from fashion_classifier.history import HistoryDB
+    from fashion_classifier.review import decide, export_corrections, pending_items
+
+    work, ids, others, model_env, _ = four
+    config = replace(tmp_config, model_path=Path(model_env["FASHION_MODEL_PATH"]),
+                     labels_path=Path(model_env["FASHION_LABELS_PATH"]),
+                     model_card_path=Path(model_env["FASHION_MODEL_CARD_PATH"]))
+    predictor = Predictor.from_config(config)
+    taught = ("Socks", "Perfume and Body Mist", "Sandals")
+    candidates = [work / "other" / "images" / f"{i}.jpg" for t in taught for i in others[t]]
+    chosen = _answered_other(predictor, candidates)[:4]
+    assert chosen, "the tiny model answers Other for none of the other-type photos it was taught"
+    app = make_app(config, predictor)
+    try:
+        client = app.test_client()
+        body = upload(client, chosen[0].read_bytes()).get_json()
+        assert body["category"] == "Other" and body["in_scope"] is False and body["tier"] == "review"
+        assert body["closest_category"] in CATEGORIES
+        assert body["confidence"] == body["all_predictions"]["Other"]
+    finally:
+        state(app).recorder.close()
+
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    for photo in chosen:
+        shutil.copyfile(photo, incoming / f"other_{photo.name}")
+    out = tmp_path / "out"
+    done = run_batch(incoming, out, "--local", "--no-alerts", env=clean_env(**model_env))
+    assert done.returncode == 0, done.stderr[-3000:]
+    other_dir = out / "data" / "processed_batches" / "Other"
+    assert len(list(other_dir.glob("*.jpg"))) == len(chosen)
+    results = out / "results" / "batch_results"
+    summary = json.loads(next(results.glob("summary_*.json")).read_text())
+    assert summary["categories"] == {"Other": len(chosen)} and summary["other"]["count"] == len(chosen)
+    assert summary["failed"] == 0 and summary["tiers"]["manual review"] == len(chosen), "review work"
+    book = load_workbook(next(results.glob("batch_results_*.xlsx")), read_only=True)
+    assert sum(1 for _ in book["Other (not ours)"].iter_rows()) == len(chosen) + 1
+    html = next(results.glob("batch_report_*.html")).read_text()
+    assert f"Not one of our categories ({len(chosen)})" in html
+
+    processed = out / "data" / "processed_batches"
+    with closing(HistoryDB(out / "logs" / "execution_history.db")) as db:
+        queue = pending_items(db, processed)
+        assert len(queue) == len(chosen), "every Other photo is queued"
+        assert all(i.category == "Other" for i in queue)
+        assert all(i.guesses[0][0] == "Other" for i in queue), "key 1 confirms: not ours"
+        kept = decide(db, processed, queue[0].id, "Other", "Clerk", CATEGORIES)
+        assert kept.action == "confirmed" and Path(kept.new_path).parent == other_dir
+        if len(queue) > 1:
+            moved = decide(db, processed, queue[1].id, "Wallets", "Clerk", CATEGORIES)
+            assert Path(moved.new_path).parent.name == "Wallets" and Path(moved.new_path).is_file()
+        export_corrections(db, tmp_path / "corrections")
+    exported = (tmp_path / "corrections" / "corrections.csv").read_text()
+    assert ",Other," in exported, "the next training learns from it"

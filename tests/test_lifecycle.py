@@ -79,6 +79,10 @@ def test_gate_compares_every_figure_with_a_tolerance():
     result = compare_cards(current, worse, 0.005)
     assert not result.passed and "WORSE by 2.00 points" in result.report()
     assert compare_cards(current, worse, 0.03).passed
+    elsewhere = {"metrics": {"accuracy": 0.99, "macro_f1": 0.99, "images": 48}}
+    current["metrics"]["images"] = 3354
+    result = compare_cards(current, elsewhere, 0.03)
+    assert not result.passed and "NOT COMPARABLE" in result.report(), "figures of another test set"
 
 
 def test_promote_is_gated_recorded_and_rolled_back(tmp_path):

@@ -84,13 +84,32 @@ def figure(card: dict, path: tuple[str, ...]) -> float | None:
     return None if value is None else float(value)
 
 
+@dataclass
+class SameTestSet(Check):
+    """Figures from different test sets cannot be compared: that alone refuses a promotion."""
+
+    @property
+    def passed(self) -> bool:
+        return self.current == self.candidate
+
+    def line(self) -> str:
+        if self.passed:
+            count = "an unknown number of" if self.current is None else f"{self.current:.0f}"
+            return f"  {self.name:<34} both on {count} test photos  ok"
+        return (
+            f"  {self.name:<34} {self.current} vs {self.candidate} test photos: NOT COMPARABLE "
+            "(evaluate both on the whole test split)"
+        )
+
+
 def compare_cards(current: dict, candidate: dict, tolerance: float) -> GateResult:
-    return GateResult(
-        [
-            Check(name, figure(current, path), figure(candidate, path), higher, tolerance)
-            for name, path, higher in CARD_FIGURES
-        ]
-    )
+    images = ("metrics", "images")
+    same = SameTestSet("same fixed test split", figure(current, images), figure(candidate, images), True, 0.0)
+    figures = [
+        Check(name, figure(current, path), figure(candidate, path), higher, tolerance)
+        for name, path, higher in CARD_FIGURES
+    ]
+    return GateResult([same, *figures])
 
 
 def corrections_accuracy(predictor, holdout_csv: Path) -> float | None:
