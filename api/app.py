@@ -1,6 +1,12 @@
-"""Development server: ``python api/app.py [--host H] [--port P] [--debug]``.
+"""The API application, and the development server: ``python api/app.py [--host H] [--port P] [--debug]``.
 
-Production runs gunicorn instead (``make run``). Port from ``PORT``, default 5000.
+``api.app:app`` is the reference system's name for the WSGI application, so its start command
+``gunicorn api.app:app`` and its tests' ``from api.app import app`` work. The application is
+built on first access of ``app`` (not at import), so running this file as the development
+server loads the model once, and ``--help`` does not load it at all.
+
+Production runs gunicorn with our settings (``make run``: ``api/gunicorn.conf.py``).
+Port from ``PORT``, default 5000.
 """
 
 from __future__ import annotations
@@ -16,6 +22,15 @@ except ImportError:  # running from a checkout without ``pip install -e .``
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from fashion_classifier.api import create_app
     from fashion_classifier.config import Config
+
+
+def __getattr__(name: str):
+    """``app``: the application from the environment's config, built once (PEP 562)."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    application = create_app()
+    globals()["app"] = application  # later look-ups find it without calling this again
+    return application
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+import signal
 import socket
+import subprocess
+import time
 from pathlib import Path
 
+import requests
 from PIL import Image
 
 from fashion_classifier.api import create_app
@@ -80,3 +84,27 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or still loading the model
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready within {timeout} s")
+
+
+def stop(process: subprocess.Popen, timeout: float = 30) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # graceful: workers flush their history rows
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait(10)

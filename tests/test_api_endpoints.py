@@ -55,7 +55,7 @@ def test_liveness_and_readiness(client, shipped_predictor):
 def test_classes_are_the_models_categories_and_name_other(client, shipped_predictor):
     body = client.get("/classes").get_json()
     assert body["classes"] == list(shipped_predictor.categories) == list(CATEGORIES)
-    assert body["count"] == 10 and body["other"] == "Other"
+    assert body["count"] == 10 == body["total"] and body["other"] == "Other"
     assert body["answers"] == list(CATEGORIES) + ["Other"]
     assert body["open_world"] is shipped_predictor.info.has_other
 
@@ -202,7 +202,7 @@ def test_calls_record_what_was_predicted_or_why_not(app, client, tmp_config):
     broken = bytearray(product_png())
     broken[60:80] = b"\xff" * 20  # inside the compressed data
     assert upload(client, bytes(broken)).status_code == 400
-    assert upload(client, b"plain text").status_code == 415
+    assert upload(client, b"plain text").status_code == 400
     batch = upload_batch(client, [(photos[1], "a.jpg"), (b"", "empty.jpg"), (b"junk", "junk.jpg")]).get_json()
     assert upload(client, bytes(11 * 1024 * 1024), "huge.jpg").status_code == 413
     flush(app)
@@ -215,7 +215,7 @@ def test_calls_record_what_was_predicted_or_why_not(app, client, tmp_config):
     assert fields == [
         ("/predict", 200, answer["category"], answer["tier"], None, 1, None),
         ("/predict", 400, None, None, "corrupt_image", 1, None),
-        ("/predict", 415, None, None, "unsupported_format", 1, None),
+        ("/predict", 400, None, None, "unsupported_format", 1, None),
         ("/predict_batch", 200, None, None, codes, 3, 2),
         ("/predict", 413, None, None, "payload_too_large", 0, None),
     ]

@@ -68,8 +68,9 @@ def test_empty_file_is_400(client):
     image_bytes(Image.new("RGB", (16, 16)), "ICO"),  # a real image, but not a format we accept
     bytes(range(256)) * 4,
 ], ids=["text", "pdf", "svg", "ico", "binary"])
-def test_not_an_image_is_415(client, data):
-    assert_error(upload(client, data, "photo.jpg"), 415, "unsupported_format")
+def test_not_an_image_is_400_unsupported_format(client, data):
+    # 400, as the spec's error table counts "no file, wrong format" (it was 415 before issue 16)
+    assert_error(upload(client, data, "photo.jpg"), 400, "unsupported_format")
 
 
 def test_format_is_judged_by_content_not_name(client):
@@ -79,7 +80,7 @@ def test_format_is_judged_by_content_not_name(client):
     assert ok.status_code == 200
     fake = client.post("/predict", data={"file": (io.BytesIO(b"plain text"), "photo.jpg", "image/jpeg")},
                        content_type="multipart/form-data")
-    assert_error(fake, 415, "unsupported_format")
+    assert_error(fake, 400, "unsupported_format")
 
 
 def test_corrupt_and_truncated_images_are_400(client):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
+import re
 import sqlite3
 import subprocess
 import sys
@@ -12,42 +12,18 @@ from pathlib import Path
 
 import pytest
 import requests
-from api_support import free_port, product_png, real_photos
+from api_support import free_port, product_png, real_photos, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TRUSTED = {"X-Batch-Key": "nightly-test-key"}
-STARTUP_TIMEOUT = 60
 pytestmark = pytest.mark.timeout(240)  # a hung server fails the test instead of the whole run
-
-
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = STARTUP_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready within {timeout} s")
-
-
-def stop(process: subprocess.Popen, timeout: float = 30) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # graceful: workers flush their history rows
-        try:
-            return process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    return process.wait(10)
 
 
 def server_env(tmp_path: Path, port: int, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({"PORT": str(port), "FASHION_HISTORY_DB": str(tmp_path / "history.db"),
+                "FASHION_LOGS_DIR": str(tmp_path / "logs"),
                 "FASHION_API_WORKERS": "2",
                 "FASHION_TRUSTED_KEYS": TRUSTED["X-Batch-Key"], "FASHION_RATELIMIT_STATS": "3 per minute",
                 "FASHION_API_LOG_LEVEL": "WARNING", **extra})
@@ -195,3 +171,28 @@ def test_dev_server_and_help(tmp_path):
         assert requests.get(f"http://127.0.0.1:{port}/classes", timeout=10).json()["count"] == 10
     finally:
         stop(process)
+
+
+def test_workers_share_the_rotating_log_files_without_losing_a_line(tmp_path):
+    """Two gunicorn workers (sync, one request at a time each), rotating api.log every few
+    lines: each request's line is in api.log or a backup exactly once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from batch_support import ApiServer
+
+    with ApiServer(tmp_path, workers=2, FASHION_API_THREADS="1", FASHION_API_LOG_LEVEL="INFO",
+                   FASHION_API_LOG_MAX_BYTES="3000", FASHION_API_LOG_BACKUPS="200",
+                   RATELIMIT_ENABLED="false") as api:
+        def call(i: int) -> str:
+            return requests.get(f"{api.url}/classes", timeout=30, headers={"X-Request-ID": f"req-{i:03d}"}
+                                ).headers["X-Request-ID"]
+
+        with ThreadPoolExecutor(8) as pool:
+            sent = list(pool.map(call, range(120)))
+        logs = tmp_path / "api_logs"
+        files = [logs / "api.log", *logs.glob("api.log.*[0-9]")]
+        lines = [line for f in files for line in f.read_text().splitlines()]
+    logged = [m.group(1) for line in lines for m in [re.search(r"request_id=(req-\d{3}) ", line)] if m]
+    assert sorted(logged) == sorted(sent), "a request's log line was lost or doubled"
+    assert len(files) > 5, "the test did not rotate"
+    assert all(line.startswith("[") for line in lines), "a line was split"

@@ -81,7 +81,8 @@ def test_trusted_addresses_are_never_limited(limited, address):
 
 
 def test_ratelimit_enabled_false_from_the_environment(tmp_path, shipped_predictor):
-    env = {"FASHION_HISTORY_DB": str(tmp_path / "h.db"), "FASHION_RATELIMIT_PREDICT": "1 per hour"}
+    env = {"FASHION_HISTORY_DB": str(tmp_path / "h.db"), "FASHION_LOGS_DIR": str(tmp_path / "logs"),
+           "FASHION_RATELIMIT_PREDICT": "1 per hour"}
     on = make_app(Config.from_env(env), shipped_predictor, ratelimit_enabled=True)
     upload(on.test_client(), PHOTO)
     assert upload(on.test_client(), PHOTO).status_code == 429

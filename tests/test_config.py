@@ -62,3 +62,36 @@ def test_configuration_doc_lists_every_setting_with_a_meaning():
     assert len(rows) == len(Config.__dataclass_fields__)
     assert all(not row.endswith("|  |") for row in rows)
     assert "| `PORT` | `5000` |" in table and "| `RATELIMIT_ENABLED` | `true` |" in table
+
+
+REFERENCE_ALERT_ENV = {"SMTP_SERVER": "mail.example.com", "SMTP_PORT": "2525", "SMTP_USER": "alerts",
+                       "SMTP_PASSWORD": "pw", "ALERT_EMAIL": "lead@example.com,ops@example.com",
+                       "SLACK_WEBHOOK": "https://hooks.example.com/T/B/X"}
+
+
+def test_reference_alert_settings_are_read_as_aliases():
+    config = Config.from_env(REFERENCE_ALERT_ENV)
+    assert (config.smtp_host, config.smtp_port, config.smtp_user, config.smtp_password) == \
+        ("mail.example.com", 2525, "alerts", "pw")
+    assert config.alert_email_to == ("lead@example.com", "ops@example.com")
+    assert config.slack_webhook_url == "https://hooks.example.com/T/B/X"
+
+
+def test_our_settings_win_over_the_aliases_and_empty_aliases_are_unset():
+    ours = Config.from_env({**REFERENCE_ALERT_ENV, "FASHION_SMTP_HOST": "relay.local",
+                            "FASHION_SMTP_PORT": "25", "FASHION_SLACK_WEBHOOK_URL": ""})
+    assert (ours.smtp_host, ours.smtp_port, ours.slack_webhook_url) == ("relay.local", 25, "")
+    assert ours.smtp_user == "alerts", "an alias still fills what ours leave unset"
+    empty = Config.from_env({"SMTP_PORT": "", "SMTP_SERVER": "  "})
+    assert (empty.smtp_port, empty.smtp_host) == (587, "")
+    with pytest.raises(ValueError, match="smtp_port"):
+        Config.from_env({"SMTP_PORT": "submission"})
+
+
+def test_settings_table_names_the_aliases():
+    from fashion_classifier.config import settings_table
+
+    table = settings_table()
+    for ours, alias in (("FASHION_SMTP_HOST", "SMTP_SERVER"), ("FASHION_ALERT_EMAIL_TO", "ALERT_EMAIL"),
+                        ("FASHION_SLACK_WEBHOOK_URL", "SLACK_WEBHOOK")):
+        assert f"| `{ours}` (alias `{alias}`) |" in table

@@ -120,7 +120,7 @@ def test_empty_bytes_are_rejected():
 def test_non_images_are_unsupported(data):
     with pytest.raises(UnsupportedImageError) as info:
         decode_image(data)
-    assert info.value.http_status == 415 and info.value.code == "unsupported_format"
+    assert info.value.http_status == 400 and info.value.code == "unsupported_format"
 
 
 def test_file_name_does_not_matter_only_content():

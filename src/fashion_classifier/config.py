@@ -5,7 +5,9 @@ Every path, threshold, port and limit of the system is a field of ``Config``.
 ``replace``) and inject it, so nothing reads ``os.environ`` anywhere else.
 
 Project settings use the ``FASHION_`` prefix; a few conventional names
-(``PORT``, ``API_URL``, ``RATELIMIT_ENABLED``) are read as they are.
+(``PORT``, ``API_URL``, ``RATELIMIT_ENABLED``) are read as they are. The reference system's
+alert settings (``SMTP_SERVER``, ``SMTP_PORT``, ``SMTP_USER``, ``SMTP_PASSWORD``,
+``ALERT_EMAIL``, ``SLACK_WEBHOOK``) are aliases, read when ours are not set.
 """
 
 from __future__ import annotations
@@ -43,6 +45,16 @@ _ENV_NAMES = {
     "port": "PORT",
     "api_url": "API_URL",
     "ratelimit_enabled": "RATELIMIT_ENABLED",
+}
+
+# the reference system's names, read when the field's own variable is not set (and not empty)
+_ALIASES = {
+    "smtp_host": "SMTP_SERVER",
+    "smtp_port": "SMTP_PORT",
+    "smtp_user": "SMTP_USER",
+    "smtp_password": "SMTP_PASSWORD",
+    "alert_email_to": "ALERT_EMAIL",
+    "slack_webhook_url": "SLACK_WEBHOOK",
 }
 
 # fields holding paths relative to ``root`` unless absolute
@@ -117,7 +129,10 @@ class Config:
     api_threads: int = 0  # gunicorn threads per worker; 0 or 1: sync workers, more: gthread
     api_worker_timeout: int = 120  # gunicorn worker timeout, seconds (a 50-photo batch of 12-MP JPEGs fits)
     api_log_level: str = "INFO"  # API log level
-    api_log_json: bool = True  # one JSON object per log line (false: plain text)
+    api_log_json: bool = True  # one JSON object per log line on stderr (false: plain text)
+    api_log_files: bool = True  # also write logs/api.log and logs/api_errors.log (false: stderr only)
+    api_log_max_bytes: int = 10 * 1024 * 1024  # api.log and api_errors.log rotate at this size (0: never, e.g. under logrotate)
+    api_log_backups: int = 10  # rotated log files kept (api.log.1 ... api.log.10)
     stats_window_hours: float = 24.0  # latency percentiles of /stats cover this window
     model_reload_seconds: float = 1.0  # how often each API worker looks whether another model version was promoted
 
@@ -201,8 +216,11 @@ class Config:
         values = {}
         for f in fields(cls):
             name = _ENV_NAMES.get(f.name, f"FASHION_{f.name.upper()}")
+            alias = _ALIASES.get(f.name, "")
             if name in env:
                 values[f.name] = _convert(f.name, f.type, env[name])
+            elif env.get(alias, "").strip():
+                values[f.name] = _convert(f.name, f.type, env[alias])
         return cls(**values)
 
 
@@ -244,10 +262,12 @@ def settings_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     defaults = Config(root=Path("."))
     for f in fields(Config):
-        env = _ENV_NAMES.get(f.name, f"FASHION_{f.name.upper()}")
+        env = f"`{_ENV_NAMES.get(f.name, f'FASHION_{f.name.upper()}')}`"
+        if f.name in _ALIASES:
+            env += f" (alias `{_ALIASES[f.name]}`)"
         default = "the checkout (or the current folder)" if f.name == "root" else _show(getattr(defaults, f.name))
         section, meaning = meanings.get(f.name, ("", ""))
-        rows.append(f"| `{env}` | {default} | {meaning or section} |")
+        rows.append(f"| {env} | {default} | {meaning or section} |")
     return "\n".join(rows) + "\n"
 
 

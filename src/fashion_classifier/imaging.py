@@ -47,8 +47,9 @@ class EmptyImageError(ImageError):
 
 
 class UnsupportedImageError(ImageError):
+    """Not an image in a supported format: 400, as the spec's error table has it."""
+
     code = "unsupported_format"
-    http_status = 415
 
 
 class CorruptImageError(ImageError):

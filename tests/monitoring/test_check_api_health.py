@@ -99,7 +99,7 @@ def test_a_new_outage_alerts_again(tmp_path, receivers, api):
 
 def test_api_without_its_model_alerts_model_not_loaded(tmp_path, receivers):
     smtp, slack, base = receivers
-    config = Config(model_path=tmp_path / "missing.tflite", history_db=tmp_path / "api.db",
+    config = Config(model_path=tmp_path / "missing.tflite", history_db=tmp_path / "api.db", logs_dir=tmp_path,
                     ratelimit_enabled=False, api_log_level="CRITICAL")
     server = make_server("127.0.0.1", 0, create_app(config), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()

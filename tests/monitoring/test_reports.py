@@ -1,12 +1,18 @@
-"""execution_history.py, weekly_report.py, custom_report.py and export_inventory.py on real histories."""
+"""execution_history.py, weekly_report.py, custom_report.py, export_inventory.py and the spec's
+src/generate_*.py report commands on real histories."""
 
 from __future__ import annotations
 
 import csv
 import re
+import subprocess
+import sys
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+
+import pytest
+from batch_support import ROOT, clean_env
 
 from fashion_classifier.labels import CATEGORIES
 from fashion_classifier.monitoring.reports import week_period
@@ -195,3 +201,52 @@ def test_inventory_export_of_an_unknown_run_is_exit_2(history):
     result = run_script("export_inventory.py", "--output-root", str(history["out"]), "--run",
                         "19990101_000000")
     assert result.returncode == 2 and "no results for run 19990101_000000" in result.stderr
+
+
+def run_src(name: str, *args: str):
+    """One of the spec's ``src/generate_*.py`` commands, as typed from the project root."""
+    return subprocess.run([sys.executable, str(ROOT / "src" / name), *args], cwd=ROOT, env=clean_env(),
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("name,options", [
+    ("generate_batch_report.py", ("--days", "--date")), ("generate_weekly_summary.py", ("--week",)),
+    ("generate_custom_report.py", ("--start", "--end"))])
+def test_the_spec_report_commands_have_help(name, options):
+    result = run_src(name, "--help")
+    assert result.returncode == 0 and f"usage: {name}" in result.stdout
+    assert all(option in result.stdout for option in options)
+
+
+def test_the_spec_report_commands_write_the_same_reports(history, tmp_path):
+    out = history["out"]
+    first, last = date.today() - timedelta(days=6), date.today()
+    stem = f"report_{first:%Y%m%d}_{last:%Y%m%d}.csv"
+    ours = run_script("custom_report.py", "--output-root", str(out), "--from", str(first),
+                      "--output", str(tmp_path / "ours"))
+    spec_custom = run_src("generate_custom_report.py", "--output-root", str(out), "--start", str(first),
+                          "--end", str(last), "--output", str(tmp_path / "custom"))
+    spec_days = run_src("generate_batch_report.py", "--output-root", str(out), "--days", "7",
+                        "--output", str(tmp_path / "days"))
+    for result in (ours, spec_custom, spec_days):
+        assert result.returncode == 0, result.stderr
+    expected = read_csv(tmp_path / "ours" / stem)
+    assert read_csv(tmp_path / "custom" / stem) == expected == read_csv(tmp_path / "days" / stem)
+    weekly = run_src("generate_weekly_summary.py", "--output-root", str(out), "--output", str(tmp_path / "w"))
+    assert weekly.returncode == 0, weekly.stderr
+    assert (tmp_path / "w" / f"{week_period().slug}.csv").is_file()
+
+
+def test_one_nights_report_is_rebuilt_from_the_database(history, tmp_path):
+    out = history["out"]
+    night = next(r for r in reversed(db_runs(out)) if r["total_images"])
+    day_ = datetime.fromisoformat(night["timestamp"]).date()
+    result = run_src("generate_batch_report.py", "--output-root", str(out), "--date", str(day_),
+                     "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(tmp_path / f"report_{day_:%Y%m%d}_{day_:%Y%m%d}.csv")
+    same_day = db_runs(out, day_.isoformat(), (day_ + timedelta(days=1)).isoformat())
+    assert [r["date"] for r in rows] == [day_.isoformat()]
+    assert int(rows[0]["images"]) == sum(r["total_images"] for r in same_day)
+    assert run_src("generate_batch_report.py", "--days", "0").returncode == 2
+    assert run_src("generate_batch_report.py", "--days", "3", "--date", str(day_)).returncode == 2

@@ -15,6 +15,7 @@ import time
 from flask import Flask, g, request
 
 from ..history import now_iso
+from .payloads import json_body_limit
 from .state import get_state
 from .uploads import MULTIPART_SLACK
 
@@ -41,7 +42,11 @@ def _start() -> None:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     g.request_id = incoming if _SANE_ID.match(incoming) else new_request_id()
     config = get_state().config
-    if request.endpoint == "predict.predict_batch":
+    batch = request.endpoint == "predict.predict_batch"
+    if request.is_json:  # base64 images: a third larger than the same bytes uploaded
+        request.max_content_length = json_body_limit(config.max_batch_upload_bytes if batch
+                                                     else config.max_upload_bytes)
+    elif batch:
         request.max_content_length = config.max_batch_upload_bytes
     else:
         request.max_content_length = config.max_upload_bytes + MULTIPART_SLACK

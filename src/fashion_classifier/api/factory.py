@@ -20,7 +20,7 @@ from ..models.store import ModelStore, uses_store
 from .context import init_request_context
 from .errors import register_error_handlers
 from .holder import ModelHolder
-from .logs import configure_logging
+from .logs import LogFiles, configure_logging
 from .metrics import Metrics
 from .ratelimit import init_ratelimits
 from .recorder import CallRecorder
@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 
 def create_app(config: Config | None = None, predictor: Predictor | None = None) -> Flask:
     config = config or Config.from_env()
-    configure_logging(config.api_log_level, config.api_log_json)
+    files = LogFiles(config.path("logs_dir"), config.api_log_max_bytes, config.api_log_backups) \
+        if config.api_log_files else None
+    configure_logging(config.api_log_level, config.api_log_json, files)
     app = Flask(__name__)
     app.json.sort_keys = False  # keep the spec's key order
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes  # per request in context._start

@@ -1,5 +1,8 @@
-"""Structured logs: one JSON object per line, each carrying the request id.
+"""Structured logs: one JSON object per line on stderr, each carrying the request id.
 
+Besides stderr, the spec's log files (``logfiles``): ``logs/api.log`` (every line, INFO and
+up) and ``logs/api_errors.log`` (ERROR and up), in the spec's text layout
+``[2025-10-13 14:30:15] INFO: POST /predict 200 (request_id=... status=200 ...)``.
 Only the ``fashion_classifier.api`` logger tree is configured, so gunicorn's own
 logs and the other parts of the package (batch, training) keep their settings.
 """
@@ -9,8 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 from flask import g, has_request_context
+
+from .logfiles import SharedRotatingFileHandler
 
 LOGGER_NAME = "fashion_classifier.api"
 _HANDLER_MARK = "_fashion_api_handler"
@@ -57,19 +64,65 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class FileFormatter(logging.Formatter):
+    """The spec's layout, ``[time] LEVEL: message``, then the line's fields as key=value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"[{self.formatTime(record, '%Y-%m-%d %H:%M:%S')}] {record.levelname}: {record.getMessage()}"
+        fields = {"request_id": getattr(record, "request_id", "-")}
+        fields.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and v is not None})
+        line += " (" + " ".join(f"{k}={_plain(v)}" for k, v in fields.items()) + ")"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _plain(value) -> str:
+    text = str(value)
+    return json.dumps(text) if not text or any(ch.isspace() or ch in '"()=' for ch in text) else text
+
+
+@dataclass(frozen=True)
+class LogFiles:
+    folder: Path
+    max_bytes: int
+    backups: int
+
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 
 
-def configure_logging(level: str = "INFO", as_json: bool = True) -> logging.Logger:
-    """Idempotent: a second app in the same process replaces the handler, not adds one."""
+def configure_logging(level: str = "INFO", as_json: bool = True,
+                      files: LogFiles | None = None) -> logging.Logger:
+    """Idempotent: a second app in the same process replaces the handlers, not adds more."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level.upper())
     for handler in [h for h in logger.handlers if getattr(h, _HANDLER_MARK, False)]:
         logger.removeHandler(handler)
-    handler = StderrHandler()
-    setattr(handler, _HANDLER_MARK, True)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter() if as_json else logging.Formatter(TEXT_FORMAT))
-    logger.addHandler(handler)
+        handler.close()
+    stderr = StderrHandler()
+    stderr.setFormatter(JsonFormatter() if as_json else logging.Formatter(TEXT_FORMAT))
+    for handler in [stderr] + _file_handlers(files):
+        setattr(handler, _HANDLER_MARK, True)
+        handler.addFilter(RequestIdFilter())
+        logger.addHandler(handler)
     logger.propagate = False
     return logger
+
+
+def _file_handlers(files: LogFiles | None) -> list[logging.Handler]:
+    if files is None:
+        return []
+    handlers: list[logging.Handler] = []
+    try:
+        for name, level in (("api.log", logging.NOTSET), ("api_errors.log", logging.ERROR)):
+            path = Path(files.folder) / name
+            handler = SharedRotatingFileHandler(path, files.max_bytes, files.backups, level)
+            handler.setFormatter(FileFormatter())
+            handlers.append(handler)
+    except OSError as exc:  # a read-only folder must not stop the API: stderr still has everything
+        for handler in handlers:
+            handler.close()
+        print(f"API log files not written ({files.folder}): {exc}", file=sys.stderr)
+        return []
+    return handlers

@@ -9,10 +9,11 @@ from ..model import TIERS
 
 JSON = "application/json"
 ERROR_STATUSES = {
-    400: "Bad request: missing or empty file, not an image, corrupt or truncated image, too many pixels",
+    400: "Bad request: missing or empty file, not an image in a supported format (judged by content), "
+         "corrupt or truncated image, too many pixels, invalid JSON or base64",
     401: "Missing or invalid API key (only when API-key auth is on)",
     404: "No such endpoint", 405: "Method not allowed",
-    413: "Body or file too large", 415: "Not an image in a supported format (judged by content)",
+    413: "Body or file too large",
     429: "Rate limit exceeded (see Retry-After)", 500: "Unexpected server error",
     503: "Model not loaded",
 }
@@ -53,6 +54,8 @@ def _schemas(config: Config) -> dict:
         "closest_confidence": number01,
         "all_predictions": {"type": "object", "additionalProperties": number01,
                             "description": "probability of every class, highest first"},
+        "all_probabilities": {"type": "object", "additionalProperties": number01,
+                              "description": "the same as all_predictions (the reference system's name)"},
         "top3": {"type": "array", "items": top, "maxItems": 3},
         "tier": {"type": "string", "enum": list(TIERS),
                  "description": f"auto >= {config.auto_threshold}, check >= {config.check_threshold}, "
@@ -88,6 +91,7 @@ def _schemas(config: Config) -> dict:
                             "items": {"oneOf": [_ref("BatchSuccess"), _ref("BatchError")]}},
                 "total": {"type": "integer"}, "successful": {"type": "integer"},
                 "failed": {"type": "integer"}, "model_version": {"type": "string"},
+                "total_processed": {"type": "integer", "description": "= total (the reference's name)"},
                 "processing_time_ms": {"type": "number"}, "request_id": {"type": "string"},
                 "timestamp": {"type": "string"}}},
         "Health": {"type": "object", "required": ["status", "model_loaded", "timestamp", "uptime", "version"],
@@ -95,7 +99,8 @@ def _schemas(config: Config) -> dict:
                                   "model_loaded": {"type": "boolean"}, "timestamp": {"type": "string"},
                                   "history_writable": {"type": "boolean"}, "problem": {"type": "string"},
                                   "uptime": {"type": "number"}, "uptime_seconds": {"type": "number"},
-                                  "version": {"type": "string"}, "model_version": nullable_str}},
+                                  "version": {"type": "string"}, "model_version": nullable_str,
+                                  "classes": {"type": "integer", "description": "number of classes"}}},
         "Status": {"type": "object", "required": ["status", "timestamp"],
                    "properties": {"status": {"type": "string"}, "timestamp": {"type": "string"},
                                   "model_version": {"type": "string"}}},
@@ -104,11 +109,15 @@ def _schemas(config: Config) -> dict:
                                 "model_version": nullable_str, "model_loaded": {"type": "boolean"},
                                 "endpoints": {"type": "array", "items": {"type": "object"}},
                                 "docs": {"type": "string"}, "openapi": {"type": "string"},
-                                "timestamp": {"type": "string"}}},
+                                "timestamp": {"type": "string"}, "status": {"type": "string"},
+                                "model": {"type": "object", "properties": {
+                                    "loaded": {"type": "boolean"}, "classes": {"type": "integer"}}}}},
         "Classes": {"type": "object", "required": ["classes", "count", "other"],
                     "properties": {"classes": {"type": "array", "items": {"type": "string"},
                                                "example": list(category_names(config))},
                                    "count": {"type": "integer"},
+                                   "total": {"type": "integer",
+                                             "description": "= count (the reference's name)"},
                                    "other": {"type": "string", "example": OTHER,
                                              "description": "the answer for none of our categories"},
                                    "answers": {"type": "array", "items": {"type": "string"}},
@@ -137,16 +146,40 @@ def _schemas(config: Config) -> dict:
                                  "first_request": nullable_str, "last_request": nullable_str,
                                  "pending_writes": {"type": "integer"},
                                  "uptime_seconds": {"type": "number"},
-                                 "timestamp": {"type": "string"}, "request_id": {"type": "string"}}},
+                                 "timestamp": {"type": "string"}, "request_id": {"type": "string"},
+                                 # the reference's keys: images of /predict and /predict_batch
+                                 "total_images_processed": {"type": "integer"},
+                                 "successful_predictions": {"type": "integer"},
+                                 "failed_predictions": {"type": "integer"},
+                                 "success_rate": {"type": "number", "minimum": 0, "maximum": 100,
+                                                  "description": "percent of the images classified"},
+                                 "uptime_human": {"type": "string", "example": "1 day, 2:03:04"},
+                                 "model_loaded": {"type": "boolean"}}},
     }
 
 
 def _upload_body(field: str, many: bool, config: Config) -> dict:
+    """Multipart uploads, or base64 images in JSON (``payloads``)."""
     binary = {"type": "string", "format": "binary"}
-    schema = ({"type": "array", "items": binary, "minItems": 1, "maxItems": config.max_batch_files}
-              if many else binary)
-    return {"required": True, "content": {"multipart/form-data": {
-        "schema": {"type": "object", "required": [field], "properties": {field: schema}}}}}
+    # no "format": "byte": text that is not valid base64 is the item's own error result, not a 400
+    b64 = {"type": "string", "description": "the image file, base64"}
+    if many:
+        items = {"minItems": 1, "maxItems": config.max_batch_files}
+        upload = {"type": "array", "items": binary, **items}
+        as_json = {"oneOf": [
+            {"type": "object", "required": ["images"], "title": "images",
+             "properties": {"images": {"type": "array", "items": b64, **items}}},
+            {"type": "object", "required": ["instances"], "title": "TF-Serving instances",
+             "properties": {"instances": {"type": "array", **items, "items": {
+                 "type": "object", "required": ["b64"], "properties": {"b64": b64}}}}}],
+            "description": "results are named image_0.jpg, image_1.jpg, ... in order"}
+    else:
+        upload = binary
+        as_json = {"type": "object", "required": ["image"], "properties": {"image": b64}}
+    return {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": [field],
+                                           "properties": {field: upload}}},
+        JSON: {"schema": as_json}}}
 
 
 def _paths(config: Config) -> dict:
@@ -170,15 +203,17 @@ def _paths(config: Config) -> dict:
                                  "text/plain": {"schema": {"type": "string"}}}}}}},
         "/predict": {"post": {
             "summary": "Classify one image", "tags": ["predict"], "operationId": "predict",
-            "description": f"Multipart field `file`, at most {config.max_upload_bytes} bytes; "
-                           f"rate limit {config.ratelimit_predict}.",
+            "description": f"Multipart field `file`, or JSON `{{\"image\": \"<base64>\"}}`; the image at "
+                           f"most {config.max_upload_bytes} bytes; rate limit {config.ratelimit_predict}.",
             "security": secured, "requestBody": _upload_body("file", False, config),
             "responses": {"200": _json("Prediction", "The prediction"),
-                          **_errors(400, 401, 413, 415, 429, 503)}}},
+                          **_errors(400, 401, 413, 429, 503)}}},
         "/predict_batch": {"post": {
             "summary": "Classify many images", "tags": ["predict"], "operationId": "predict_batch",
-            "description": f"Multipart field `files`, repeated, at most {config.max_batch_files} files; "
-                           "one result per file in input order, each a success or its own error. "
+            "description": f"Multipart field `files`, repeated, or JSON `{{\"images\": [...]}}` or "
+                           "`{\"instances\": [{\"b64\": ...}]}` of base64 images; at most "
+                           f"{config.max_batch_files} images; one result per image in input order, each a "
+                           "success or its own error. "
                            f"Rate limit {config.ratelimit_batch}.",
             "security": secured, "requestBody": _upload_body("files", True, config),
             "responses": {"200": _json("BatchResponse", "One result per file"),

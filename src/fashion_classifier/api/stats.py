@@ -117,3 +117,12 @@ def _latency(db: HistoryDB, window_hours: float) -> dict:
         "all": summaries("'all'").get("all", _summary(0, None, None, None, None)),
         "by_endpoint": summaries(_ENDPOINT_GROUP),
     }
+
+
+def images_received(db_path: Path) -> int:
+    """Images the prediction endpoints had in hand (classified or not); calls the batch logged
+    because they never reached the API (status 0) are not among them."""
+    with closing(HistoryDB(db_path)) as db:
+        row = db.execute("SELECT COALESCE(SUM(images), 0) AS n FROM api_calls"
+                         " WHERE endpoint IN ('/predict', '/predict_batch') AND status_code > 0")[0]
+    return int(row["n"])

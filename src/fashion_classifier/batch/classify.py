@@ -75,14 +75,25 @@ class Classifier:
                 self.on_version_change(first, version)
 
 
+def succeeded(result: dict) -> bool:
+    """Judged by the keys: ours say ``"status": "success"``; the reference API's batch items
+    have no status, only ``filename``, ``category`` and ``confidence`` (or an ``error``)."""
+    if "status" in result:
+        return result["status"] == "success"
+    confidence = result.get("confidence")
+    return ("error" not in result and isinstance(result.get("category"), str) and bool(result["category"])
+            and isinstance(confidence, int | float) and not isinstance(confidence, bool))
+
+
 def journal_fields(result: dict, tiers: TierPolicy) -> dict:
     """A per-file result (API or local) -> the journal's columns."""
-    if result.get("status") != "success":
+    if not succeeded(result):
         return {"status": "error", "error_code": str(result.get("code") or "error"),
                 "error": str(result.get("error") or "unknown error")}
     confidence = float(result["confidence"])
     category = str(result["category"])
-    ranked = sorted(result.get("all_predictions", {}).items(), key=lambda kv: -kv[1])
+    probabilities = result.get("all_predictions") or result.get("all_probabilities") or {}
+    ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
     second = ranked[1] if len(ranked) > 1 else (None, None)
     if category == OTHER and result.get("closest_category"):  # what a "not ours" looks most like
         second = (result["closest_category"], result.get("closest_confidence"))

@@ -2,10 +2,11 @@
 
 Skipped, each for a logged reason: hidden files and folders, temporary or
 partial downloads (still being written by some tool), files younger than the
-minimum age (still being copied in), and anything that is not a regular file
-(symlinks could point anywhere; reading a FIFO would hang the run). Everything
-else is a candidate: whether it really is an image is decided by its content
-later, never by its name.
+minimum age (still being copied in), anything that is not a regular file
+(symlinks could point anywhere; reading a FIFO would hang the run), and text,
+CSV and PDF documents by name and content (``documents``: left in place, not a
+failed photo). Everything else is a candidate: whether it really is an image is
+decided by its content later, never by its name.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .documents import document_kind
 
 TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".filepart",
                  ".opdownload", ".!ut", ".swp", ".swx", ".lock", ".lck")
@@ -78,6 +81,10 @@ def _classify_entry(incoming: Path, path: Path, min_age: float, now: float, out:
         return
     if now - info.st_mtime < min_age:
         out.skipped.append(Skipped(rel, f"younger than {min_age:g}s (still being copied?)"))
+        return
+    kind = document_kind(path)
+    if kind is not None:
+        out.skipped.append(Skipped(rel, f"a {kind} document, not a photo; left in place"))
         return
     out.candidates.append(Candidate(path, rel, info.st_size, info.st_mtime))
 

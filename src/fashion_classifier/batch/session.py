@@ -38,6 +38,7 @@ from .pipeline import VANISHED, FileOutcome, make_chunks, run_chunks
 from .placement import Placement
 from .runlog import RunLog
 
+MAX_LOGGED_SKIPS = 50  # skipped files named in the run log
 PATHS = ("api", "local", "ray")  # what can classify a file, in the order a run's path names them
 
 
@@ -140,9 +141,21 @@ class RunSession:
         pending = self.journal.files(self.run_id, [PENDING])
         self.log.info(f"Found {len(pending)} images to process" +
                       (f" ({self.total - len(pending)} already done)" if self.total != len(pending) else ""))
+        self._log_skipped()
         if pending:
             self._classify_and_move(pending)
         return self._finish()
+
+    def _log_skipped(self) -> None:
+        """What the scan left in the incoming folder, and why (all of it in the summary JSON)."""
+        skipped = [] if self.resumed else self.ctx.skipped
+        if not skipped:
+            return
+        self.log.info(f"Skipped {len(skipped)} files, left where they are:")
+        for item in skipped[:MAX_LOGGED_SKIPS]:
+            self.log.info(f"  - {printable(item['filename'])}: {item['reason']}")
+        if len(skipped) > MAX_LOGGED_SKIPS:
+            self.log.info(f"  ... and {len(skipped) - MAX_LOGGED_SKIPS} more (listed in the summary JSON)")
 
     def _recover_planned(self) -> None:
         planned = self.journal.files(self.run_id, [PLANNED])

@@ -4,6 +4,11 @@
 by default the last complete one) and compare it with the week before;
 ``report_YYYYMMDD_YYYYMMDD.html`` / ``.csv`` cover any range of days and compare
 with the same number of days before it. The CSV has one row per day.
+
+Commands: ``monitoring/weekly_report.py`` and ``monitoring/custom_report.py``, and the spec's
+names for them, ``src/generate_weekly_summary.py``, ``src/generate_custom_report.py --start
+--end`` and ``src/generate_batch_report.py --days N`` / ``--date D`` (the last N days, or one
+day: a batch's report rebuilt from the database when its CSV is lost).
 """
 
 from __future__ import annotations
@@ -130,10 +135,11 @@ def _common(p: argparse.ArgumentParser, config: Config) -> None:
     add_location_args(p)
 
 
-def weekly_main(argv: list[str] | None = None, config: Config | None = None) -> int:
+def weekly_main(argv: list[str] | None = None, config: Config | None = None,
+                prog: str = "weekly_report.py") -> int:
     config = config or Config.from_env()
     p = argparse.ArgumentParser(
-        prog="weekly_report.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Weekly batch summary (HTML with charts, plus CSV) with the week-over-week comparison.",
         epilog="crontab (Monday 7 AM, the week that just ended):\n"
                "  0 7 * * 1 /opt/fashion-classifier/monitoring/run_monitoring.sh weekly_report.py\n"
@@ -149,17 +155,19 @@ def weekly_main(argv: list[str] | None = None, config: Config | None = None) -> 
     return _run(located(config, args), period, args.output)
 
 
-def custom_main(argv: list[str] | None = None, config: Config | None = None) -> int:
+def custom_main(argv: list[str] | None = None, config: Config | None = None,
+                prog: str = "custom_report.py") -> int:
     config = config or Config.from_env()
     p = argparse.ArgumentParser(
-        prog="custom_report.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Batch report for any range of days (HTML with charts, plus CSV), compared with the "
                     "same number of days before it.",
-        epilog="example: custom_report.py --from 2025-10-01 --to 2025-10-31\n"
+        epilog=f"example: {prog} --from 2025-10-01 --to 2025-10-31 (or --start ... --end ...)\n"
                "exit codes: 0 written, 2 no (readable) history database.")
-    p.add_argument("--from", dest="first", type=day, required=True, metavar="DATE",
+    p.add_argument("--from", "--start", dest="first", type=day, required=True, metavar="DATE",
                    help="first day (YYYY-MM-DD)")
-    p.add_argument("--to", dest="last", type=day, metavar="DATE", help="last day, included (default: today)")
+    p.add_argument("--to", "--end", dest="last", type=day, metavar="DATE",
+                   help="last day, included (default: today)")
     _common(p, config)
     args = p.parse_args(argv)
     try:
@@ -167,3 +175,26 @@ def custom_main(argv: list[str] | None = None, config: Config | None = None) -> 
     except ValueError as exc:
         p.error(str(exc))
     return _run(located(config, args), period, args.output)
+
+
+def batch_report_main(argv: list[str] | None = None, config: Config | None = None) -> int:
+    """``src/generate_batch_report.py``: the spec's command, the range report of the last days."""
+    config = config or Config.from_env()
+    p = argparse.ArgumentParser(
+        prog="generate_batch_report.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Batch report of the last N days, or of one day, from the history database "
+                    "(HTML with charts, plus CSV); the same report as custom_report.py.",
+        epilog="examples:\n  generate_batch_report.py --days 7\n"
+               "  generate_batch_report.py --date 2025-10-13  (a night's report, from the database)\n"
+               "exit codes: 0 written, 2 no (readable) history database.")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--days", type=int, default=7, metavar="N",
+                      help="the last N days, today included (default: 7)")
+    when.add_argument("--date", type=day, metavar="DATE", help="one day (YYYY-MM-DD)")
+    _common(p, config)
+    args = p.parse_args(argv)
+    if args.days < 1:
+        p.error("--days must be at least 1")
+    last = args.date or date.today()
+    first = args.date or last - timedelta(days=args.days - 1)
+    return _run(located(config, args), range_period(first, last), args.output)

@@ -26,8 +26,12 @@ def docs():
 
 def _curl(method: str, path: str, op: dict) -> str:
     url = f"http://localhost:5000{path}"
+    # the base64 text goes through stdin: a command-line argument is capped at 128 KiB on Linux
+    json_post = "| curl -X POST -H 'Content-Type: application/json' --data-binary @-"
     if path == "/predict":
-        return f'curl -X POST -F "file=@product.jpg" {url}'
+        return (f'curl -X POST -F "file=@product.jpg" {url}\n'
+                f"(printf '{{\"image\": \"'; base64 -w0 product.jpg; printf '\"}}') {json_post} {url}")
     if path == "/predict_batch":
-        return f'curl -X POST -F "files=@a.jpg" -F "files=@b.png" {url}'
+        return (f'curl -X POST -F "files=@a.jpg" -F "files=@b.png" {url}\n'
+                f"(printf '{{\"images\": [\"'; base64 -w0 a.jpg; printf '\"]}}') {json_post} {url}")
     return f"curl {url}"

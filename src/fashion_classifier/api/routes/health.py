@@ -14,6 +14,7 @@ from flask import Blueprint, jsonify
 
 from ... import __version__
 from ...history import utc_iso
+from .. import compat
 from ..errors import error_response
 from ..state import ApiState, get_state
 
@@ -38,7 +39,8 @@ def health():
     }
     if history_problem:
         body["problem"] = history_problem
-    return jsonify(body), 200 if healthy else 503
+    classes = len(state.predictor.categories) if state.predictor else 0  # as /classes lists them
+    return jsonify(compat.health(body, classes)), 200 if healthy else 503
 
 
 @bp.get("/healthz")

@@ -9,6 +9,7 @@ from flask import Blueprint, jsonify
 from ... import __version__
 from ...history import utc_iso
 from ...labels import OTHER, category_names, folder_names
+from .. import compat
 from ..state import get_state
 
 bp = Blueprint("info", __name__)
@@ -22,8 +23,9 @@ ENDPOINTS = (
     ("GET", "/version", "API and model versions, model card facts"),
     ("GET", "/stats", "request and prediction statistics from the history database"),
     ("GET", "/metrics", "Prometheus metrics"),
-    ("POST", "/predict", "classify one image (multipart field 'file')"),
-    ("POST", "/predict_batch", "classify up to max_batch_files images (multipart field 'files', repeated)"),
+    ("POST", "/predict", "classify one image (multipart field 'file', or JSON {\"image\": base64})"),
+    ("POST", "/predict_batch", "classify up to max_batch_files images (multipart field 'files', repeated, "
+                               "or JSON {\"images\": [base64, ...]} / {\"instances\": [{\"b64\": ...}]})"),
     ("GET", "/openapi.json", "OpenAPI 3.1 document"),
     ("GET", "/docs", "human-readable API documentation"),
 )
@@ -32,7 +34,7 @@ ENDPOINTS = (
 @bp.get("/")
 def index():
     state = get_state()
-    return jsonify({
+    return jsonify(compat.index({
         "service": "Fashion Product Classifier API",
         "version": __version__,
         "model_version": state.predictor.version if state.predictor else None,
@@ -41,15 +43,16 @@ def index():
         "docs": "/docs",
         "openapi": "/openapi.json",
         "timestamp": utc_iso(),
-    })
+    }, len(_categories())))
 
 
 @bp.get("/classes")
 def classes():
     categories = list(_categories())
-    return jsonify({"classes": categories, "count": len(categories), "other": OTHER,
-                    "answers": list(folder_names(categories)),
-                    "open_world": bool(get_state().predictor and get_state().predictor.info.has_other)})
+    predictor = get_state().predictor
+    return jsonify(compat.classes({"classes": categories, "count": len(categories), "other": OTHER,
+                                   "answers": list(folder_names(categories)),
+                                   "open_world": bool(predictor and predictor.info.has_other)}))
 
 
 def _categories() -> tuple[str, ...]:

@@ -1,6 +1,13 @@
-"""POST /predict (one image) and POST /predict_batch (many, one result each)."""
+"""POST /predict (one image) and POST /predict_batch (many, one result each).
+
+Each takes multipart uploads or a JSON body of base64 images (parsed in ``payloads``); the
+reference system's extra keys are added by ``compat``.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import Blueprint, g, jsonify, request
 
@@ -8,10 +15,11 @@ from ...history import utc_iso
 from ...imaging import ImageError
 from ...model import Prediction
 from ...model.predictor import BATCH_BUCKET
+from .. import compat, payloads
 from ..context import elapsed_ms
 from ..errors import ApiError
 from ..state import get_state
-from ..uploads import FileTooLargeError, clean_filename, read_file, single_upload
+from ..uploads import clean_filename, read_file, single_upload
 
 bp = Blueprint("predict", __name__)
 
@@ -41,7 +49,10 @@ def _observe(predictions: list[Prediction]) -> None:
 def predict():
     predictor = _predictor()
     config = get_state().config
-    data = read_file(single_upload(request.files, request.form), config.max_upload_bytes)
+    if request.is_json:
+        data = payloads.single_image(_json_body(), config.max_upload_bytes)
+    else:
+        data = read_file(single_upload(request.files, request.form), config.max_upload_bytes)
     g.images = 1
     try:
         prediction = predictor.predict_bytes(data)
@@ -51,47 +62,68 @@ def predict():
     _observe([prediction])
     g.category, g.confidence, g.tier = prediction.category, prediction.confidence, prediction.tier
     body = _response_fields(prediction)
-    return jsonify({
+    return jsonify(compat.prediction({
         "category": body.pop("category"),
         "confidence": body.pop("confidence"),
         "timestamp": utc_iso(),
         **body,
         "processing_time_ms": elapsed_ms(),
         "request_id": g.request_id,
-    })
+    }))
 
 
-@bp.post("/predict_batch")
-def predict_batch():
-    predictor = _predictor()
-    config = get_state().config
+def _json_body():
+    # the limit was set for JSON in context._start; cache=False: the raw text is not kept twice
+    return payloads.parse_json(request.get_data(cache=False))
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One image of a batch request: its name, and how to get its bytes (or its ApiError)."""
+
+    name: str
+    load: Callable[[], bytes]
+
+
+def _batch_items(config) -> list[_Item]:
+    limit = config.max_upload_bytes
+    if request.is_json:
+        images = payloads.batch_images(_json_body(), config.max_batch_files)
+        return [_Item(image.name, lambda image=image: image.load(limit)) for image in images]
     files = request.files.getlist("files")
     if not files:
         raise ApiError(400, "No files provided (multipart field 'files', repeated)", "missing_files")
     if len(files) > config.max_batch_files:
         raise ApiError(400, f"{len(files)} files; at most {config.max_batch_files} per request",
                        "too_many_files", max_batch_files=config.max_batch_files)
-    g.images = len(files)
-    get_state().metrics.batch_files.observe(len(files))
+    return [_Item(clean_filename(f.filename), lambda f=f: read_file(f, limit)) for f in files]
+
+
+@bp.post("/predict_batch")
+def predict_batch():
+    predictor = _predictor()
+    config = get_state().config
+    items = _batch_items(config)
+    g.images = len(items)
+    get_state().metrics.batch_files.observe(len(items))
     results: list[dict] = []
     # chunks of the predictor's batch size: memory holds one chunk of raw bytes at a time
-    for start in range(0, len(files), BATCH_BUCKET):
-        results += _classify_chunk(predictor, files[start:start + BATCH_BUCKET], start, config)
-    return jsonify(_batch_body(results, predictor.version))
+    for start in range(0, len(items), BATCH_BUCKET):
+        results += _classify_chunk(predictor, items[start:start + BATCH_BUCKET], start)
+    return jsonify(compat.batch(_batch_body(results, predictor.version)))
 
 
-def _classify_chunk(predictor, files, offset: int, config) -> list[dict]:
-    names = [clean_filename(f.filename) for f in files]
-    outcomes: list = [None] * len(files)
-    payloads: dict[int, bytes] = {}
-    for i, storage in enumerate(files):
+def _classify_chunk(predictor, items: list[_Item], offset: int) -> list[dict]:
+    outcomes: list = [None] * len(items)
+    data: dict[int, bytes] = {}
+    for i, item in enumerate(items):
         try:
-            payloads[i] = read_file(storage, config.max_upload_bytes)
-        except FileTooLargeError as exc:
+            data[i] = item.load()
+        except ApiError as exc:  # too large, not valid base64: this item's own error
             outcomes[i] = exc
-    for i, outcome in zip(payloads, predictor.predict_many(list(payloads.values())), strict=True):
+    for i, outcome in zip(data, predictor.predict_many(list(data.values())), strict=True):
         outcomes[i] = outcome
-    return [_result(offset + i, names[i], outcome) for i, outcome in enumerate(outcomes)]
+    return [_result(offset + i, items[i].name, outcome) for i, outcome in enumerate(outcomes)]
 
 
 def _result(index: int, filename: str, outcome) -> dict:
