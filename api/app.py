@@ -21,7 +21,8 @@ except ImportError:  # running from a checkout without ``pip install -e .``
 def main(argv: list[str] | None = None) -> int:
     config = Config.from_env()
     parser = argparse.ArgumentParser(description="Run the classifier API on Flask's development server.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--host", default=config.api_host,
+                        help=f"address to bind (default: $FASHION_API_HOST or {config.api_host})")
     parser.add_argument("--port", type=int, default=config.port, help="port (default: $PORT or 5000)")
     parser.add_argument("--debug", action="store_true", help="Flask debug mode (never in production)")
     args = parser.parse_args(argv)

@@ -15,7 +15,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Config
 from ..history import HistoryDB
+from ..internal_key import internal_key
 from ..model import Predictor
+from . import multipart
+from .body import BodyGuard
 from .context import init_request_context
 from .errors import register_error_handlers
 from .logs import configure_logging
@@ -32,11 +35,14 @@ log = logging.getLogger(__name__)
 def create_app(config: Config | None = None, predictor: Predictor | None = None) -> Flask:
     config = config or Config.from_env()
     configure_logging(config.api_log_level, config.api_log_json)
+    config = _trust_internal_key(config)
+    multipart.install()  # odd file names in a multipart body cost nothing but themselves
     app = Flask(__name__)
     app.json.sort_keys = False  # keep the spec's key order
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes  # per request in context._start
     if config.proxy_hops > 0:  # behind a balancer: rate limits, trusted addresses and logs see the client
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops)
+    app.wsgi_app = BodyGuard(app.wsgi_app, config.api_body_timeout_seconds)  # slow or broken bodies: 408/400
     state = _build_state(config, predictor)
     app.extensions[EXTENSION_KEY] = state
     init_request_context(app)  # first: every later hook and error has a request id
@@ -48,6 +54,14 @@ def create_app(config: Config | None = None, predictor: Predictor | None = None)
     log.info("API ready", extra={"model_loaded": state.ready,
                                  "model_version": state.predictor.version if state.ready else None})
     return app
+
+
+def _trust_internal_key(config: Config) -> Config:
+    """The batch's key (made here at first start) joins the trusted keys: it is never rate limited."""
+    key = internal_key(config)
+    if key is None or key in config.trusted_keys:
+        return config
+    return config.with_overrides(trusted_keys=config.trusted_keys + (key,))
 
 
 def _build_state(config: Config, predictor: Predictor | None) -> ApiState:

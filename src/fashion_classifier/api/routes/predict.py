@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 
 from ...history import utc_iso
-from ...imaging import ImageError
+from ...imaging import DecodeBudget, ImageError
 from ...model import Prediction
 from ...model.predictor import BATCH_BUCKET
 from ..context import elapsed_ms
@@ -74,13 +74,15 @@ def predict_batch():
     g.images = len(files)
     get_state().metrics.batch_files.observe(len(files))
     results: list[dict] = []
+    # the request's decode budget: past it, files are answered request_budget_exceeded (docs/API.md)
+    budget = DecodeBudget(config.request_max_pixels, config.request_decode_seconds)
     # chunks of the predictor's batch size: memory holds one chunk of raw bytes at a time
     for start in range(0, len(files), BATCH_BUCKET):
-        results += _classify_chunk(predictor, files[start:start + BATCH_BUCKET], start, config)
+        results += _classify_chunk(predictor, files[start:start + BATCH_BUCKET], start, config, budget)
     return jsonify(_batch_body(results, predictor.version))
 
 
-def _classify_chunk(predictor, files, offset: int, config) -> list[dict]:
+def _classify_chunk(predictor, files, offset: int, config, budget: DecodeBudget) -> list[dict]:
     names = [clean_filename(f.filename) for f in files]
     outcomes: list = [None] * len(files)
     payloads: dict[int, bytes] = {}
@@ -89,7 +91,8 @@ def _classify_chunk(predictor, files, offset: int, config) -> list[dict]:
             payloads[i] = read_file(storage, config.max_upload_bytes)
         except FileTooLargeError as exc:
             outcomes[i] = exc
-    for i, outcome in zip(payloads, predictor.predict_many(list(payloads.values())), strict=True):
+    for i, outcome in zip(payloads, predictor.predict_many(list(payloads.values()), budget),
+                          strict=True):
         outcomes[i] = outcome
     return [_result(offset + i, names[i], outcome) for i, outcome in enumerate(outcomes)]
 
