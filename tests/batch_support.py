@@ -221,6 +221,7 @@ class ApiServer:
         self.folder = folder
         self.env = {k: v for k, v in clean_env().items() if k != "PROMETHEUS_MULTIPROC_DIR"}
         self.env.update({"PORT": str(self.port), "FASHION_HISTORY_DB": str(folder / "api_history.db"),
+                         "FASHION_LOGS_DIR": str(folder / "api_logs"),
                          "FASHION_API_WORKERS": str(workers), "FASHION_API_THREADS": "4",
                          "FASHION_TRUSTED_KEYS": BATCH_KEY, "FASHION_API_LOG_LEVEL": "WARNING", **settings})
         self.process: subprocess.Popen | None = None

@@ -48,6 +48,7 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> int:
 def server_env(tmp_path: Path, port: int, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({"PORT": str(port), "FASHION_HISTORY_DB": str(tmp_path / "history.db"),
+                "FASHION_LOGS_DIR": str(tmp_path / "logs"),
                 "FASHION_API_WORKERS": "2",
                 "FASHION_TRUSTED_KEYS": TRUSTED["X-Batch-Key"], "FASHION_RATELIMIT_STATS": "3 per minute",
                 "FASHION_API_LOG_LEVEL": "WARNING", **extra})
