@@ -1,6 +1,8 @@
 """Development server: ``python api/app.py [--host H] [--port P] [--debug]``.
 
-Production runs gunicorn instead (``make run``). Port from ``PORT``, default 5000.
+Production runs gunicorn instead (``make run``). Address from ``FASHION_API_HOST``
+(default 127.0.0.1), port from ``PORT`` (default 5000). Runs itself in the project's
+.venv when started with another Python (``fashion_classifier.entry``).
 """
 
 from __future__ import annotations
@@ -10,12 +12,17 @@ import sys
 from pathlib import Path
 
 try:
-    from fashion_classifier.api import create_app
-    from fashion_classifier.config import Config
+    import fashion_classifier  # noqa: F401
 except ImportError:  # running from a checkout without ``pip install -e .``
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from fashion_classifier.api import create_app
-    from fashion_classifier.config import Config
+
+from fashion_classifier.entry import use_project_venv  # noqa: E402
+
+if __name__ == "__main__":
+    use_project_venv(__file__)
+
+from fashion_classifier.api import create_app  # noqa: E402
+from fashion_classifier.config import Config  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
