@@ -104,7 +104,7 @@ class Config:
     ratelimit_batch: str = "20 per hour"  # per client address on /predict_batch
     ratelimit_stats: str = "10 per minute"  # per client address on /stats
     trusted_keys: tuple[str, ...] = ()  # X-Batch-Key values of trusted internal callers (never rate limited), besides the internal key
-    internal_key_file: Path | None = None  # the secret the API and the batch share (made at first start, mode 0600); empty: <logs_dir>/internal.key
+    internal_key_file: Path | None = None  # the secret the API and the batch share (made at first start, mode 0600); empty: internal.key in FASHION_LOGS_DIR
     trusted_addresses: tuple[str, ...] = ()  # client addresses treated as trusted callers
     proxy_hops: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto to believe (0: none, never spoofable)
     auth_enabled: bool = False  # require an X-API-Key on the API
