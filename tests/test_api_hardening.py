@@ -257,9 +257,10 @@ def test_the_internal_key_is_made_private_and_trusted(server):
     statuses = [requests.post(server["url"] + "/predict_batch", files=files, timeout=30).status_code
                 for _ in range(6)]  # two workers, each with its own in-memory counter
     assert 429 in statuses
-    wrong = {"X-Batch-Key": "0" * 64}
-    assert requests.post(server["url"] + "/predict_batch", files=files, headers=wrong,
-                         timeout=30).status_code == 429
+    wrong = {"X-Batch-Key": "0" * 64}  # 2 workers x 2 allowed: at most 4 untrusted calls pass in all
+    statuses = [requests.post(server["url"] + "/predict_batch", files=files, headers=wrong,
+                              timeout=30).status_code for _ in range(5)]
+    assert statuses.count(429) >= 3, statuses
 
 
 def test_the_internal_key_survives_a_restart_and_is_never_replaced(tmp_path):
