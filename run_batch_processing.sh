@@ -17,6 +17,11 @@ PROJECT_DIR="$(cd "$(dirname "$(readlink -f "$0")")" && pwd)"
 . "$PROJECT_DIR/deploy/cron-env.sh"
 CRON_LOG="$LOG_DIR/cron_batch.log"
 LOCK_FILE="$LOG_DIR/run_batch_processing.lock"
+# Started from a terminal: say where the output goes (cron mails whatever is printed, so not there).
+exec 3>&1
+if [ -t 3 ]; then
+    echo "run_batch_processing: output is appended to $CRON_LOG (each run also writes $LOG_DIR/batch_<run id>.log)" >&3
+fi
 exec >>"$CRON_LOG" 2>&1
 
 say() { printf '[%s] run_batch_processing: %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$*"; }
@@ -53,4 +58,7 @@ say "starting batch with $PYTHON"
 "$PYTHON" "$PROJECT_DIR/src/batch_processor.py" "$@"
 status=$?
 say "batch finished with exit code $status"
+if [ -t 3 ]; then
+    echo "run_batch_processing: finished with exit code $status; see $CRON_LOG" >&3
+fi
 exit "$status"

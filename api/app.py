@@ -6,7 +6,8 @@ built on first access of ``app`` (not at import), so running this file as the de
 server loads the model once, and ``--help`` does not load it at all.
 
 Production runs gunicorn with our settings (``make run``: ``api/gunicorn.conf.py``).
-Port from ``PORT``, default 5000.
+Address from ``FASHION_API_HOST`` (default 127.0.0.1), port from ``PORT`` (default 5000).
+Runs itself in the project's .venv when started with another Python (``fashion_classifier.entry``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ import sys
 from pathlib import Path
 
 try:
-    from fashion_classifier.api import create_app
-    from fashion_classifier.config import Config
+    import fashion_classifier  # noqa: F401
 except ImportError:  # running from a checkout without ``pip install -e .``
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from fashion_classifier.api import create_app
-    from fashion_classifier.config import Config
+
+from fashion_classifier.entry import use_project_venv  # noqa: E402
+
+if __name__ == "__main__":
+    use_project_venv(__file__)
+
+from fashion_classifier.api import create_app  # noqa: E402
+from fashion_classifier.config import Config  # noqa: E402
 
 
 def __getattr__(name: str):
@@ -36,7 +42,8 @@ def __getattr__(name: str):
 def main(argv: list[str] | None = None) -> int:
     config = Config.from_env()
     parser = argparse.ArgumentParser(description="Run the classifier API on Flask's development server.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--host", default=config.api_host,
+                        help=f"address to bind (default: $FASHION_API_HOST or {config.api_host})")
     parser.add_argument("--port", type=int, default=config.port, help="port (default: $PORT or 5000)")
     parser.add_argument("--debug", action="store_true", help="Flask debug mode (never in production)")
     args = parser.parse_args(argv)

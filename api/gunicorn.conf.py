@@ -1,13 +1,18 @@
 """Gunicorn settings: ``gunicorn -c api/gunicorn.conf.py api.wsgi:app`` (``make run``).
 
+- binds ``FASHION_API_HOST:PORT``, 127.0.0.1:5000 by default (the container sets 0.0.0.0);
 - workers from cores (``FASHION_API_WORKERS``, 0 = cores + 1: one can read an upload
   or answer a probe while the others compute); "cores" are those this process may use:
   the CPU affinity and a container's cgroup CPU limit (``fashion_classifier.cpus``);
-- sync workers (``FASHION_API_THREADS`` 0 or 1). Inference is CPU-bound, and a sync worker
-  takes a connection only when it is free, so the load spreads evenly. With threads
-  (gthread) a keep-alive connection stays on the worker that accepted it: in our load
-  tests a burst of clients often landed on one worker while the other idled
-  (docs/benchmarks/api.md). ``FASHION_API_THREADS=N`` > 1 still selects gthread;
+- ``GuardedThreadWorker`` (gthread, ``FASHION_API_THREADS`` threads each, default 4): a
+  connection takes a thread only once its bytes arrive, and its head and body must arrive
+  within ``FASHION_API_HEADER_TIMEOUT_SECONDS`` / ``FASHION_API_BODY_TIMEOUT_SECONDS``
+  (else JSON 408), so slow clients hold threads for a bounded time and never every worker.
+  Sync workers were the earlier choice (a keep-alive connection stays on the worker that
+  accepted it under gthread, which spread load tests less evenly: docs/benchmarks/api.md),
+  but one client sending its body at 1 byte/s pinned a sync worker until its timeout.
+  docs/API.md ("Slow clients and expensive requests") has the reasoning and the numbers;
+- the same worker answers gunicorn's own errors (400, 414, 431, ...) with the API's JSON body;
 - inference threads per worker: cores / workers (at least 1) unless
   ``FASHION_INFERENCE_THREADS`` is set, so busy workers do not oversubscribe the cores;
 - ``preload_app``: the model is loaded and warmed up once in the master and
@@ -26,17 +31,18 @@ from fashion_classifier.cpus import available_cpus
 
 _config = Config.from_env()
 
-bind = f"0.0.0.0:{_config.port}"
+_host = f"[{_config.api_host}]" if ":" in _config.api_host else _config.api_host  # IPv6 in brackets
+bind = f"{_host}:{_config.port}"
 _cores = available_cpus()
 workers = _config.api_workers or _cores + 1
-threads = _config.api_threads or 1
-worker_class = "sync" if threads == 1 else "gthread"
+threads = max(1, _config.api_threads)
+worker_class = "fashion_classifier.api.worker.GuardedThreadWorker"
 # read by Config.from_env() when api.wsgi builds the app (after this file, in this process)
 os.environ.setdefault("FASHION_INFERENCE_THREADS", str(max(1, _cores // workers)))
 preload_app = True
 timeout = _config.api_worker_timeout
 graceful_timeout = 30
-keepalive = 5  # gthread only; sync workers close after each response
+keepalive = 5  # seconds an idle kept-alive connection may wait for its next request
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # heartbeat off the disk
 accesslog = "-"
 errorlog = "-"

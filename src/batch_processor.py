@@ -5,17 +5,23 @@
     python src/batch_processor.py --help
 
 All logic lives in ``fashion_classifier.batch``; this works from the project
-root with or without the package installed.
+root with or without the package installed, and runs itself in the project's
+.venv when started with another Python (``fashion_classifier.entry``).
 """
 
 import sys
 from pathlib import Path
 
 try:
-    from fashion_classifier.batch.cli import main
+    import fashion_classifier  # noqa: F401
 except ImportError:  # not installed: use the checkout's src/
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from fashion_classifier.batch.cli import main
+
+from fashion_classifier.entry import use_project_venv  # noqa: E402
+
+use_project_venv(__file__)
+
+from fashion_classifier.batch.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -62,7 +62,7 @@ _PATH_FIELDS = {
     "cache_dir", "dataset_dir", "splits_dir", "other_dataset_dir", "other_splits_dir", "models_dir", "model_path", "keras_model_path",
     "labels_path", "model_card_path", "incoming_dir", "processed_dir", "failed_dir",
     "results_dir", "batch_results_dir", "reports_dir", "visualizations_dir", "logs_dir",
-    "history_db", "locations_file", "api_keys_file",
+    "history_db", "locations_file", "api_keys_file", "internal_key_file",
     "monitoring_state_dir", "exports_dir", "category_codes_file", "corrections_dir", "dashboard_users_file",
 }
 
@@ -109,6 +109,7 @@ class Config:
     locations_file: Path = Path("config/locations.json")  # category -> warehouse location for the pick lists
 
     # API service
+    api_host: str = "127.0.0.1"  # address the API binds (make run, systemd, python api/app.py); 0.0.0.0: every interface (the container)
     port: int = 5000  # API port (gunicorn and python api/app.py)
     api_url: str = "http://127.0.0.1:5000"  # where the batch and the monitoring find the API
     max_batch_files: int = 50  # files per /predict_batch request
@@ -117,7 +118,8 @@ class Config:
     ratelimit_predict: str = "100 per hour"  # per client address on /predict
     ratelimit_batch: str = "20 per hour"  # per client address on /predict_batch
     ratelimit_stats: str = "10 per minute"  # per client address on /stats
-    trusted_keys: tuple[str, ...] = ()  # X-Batch-Key values of trusted internal callers (never rate limited)
+    trusted_keys: tuple[str, ...] = ()  # X-Batch-Key values of trusted internal callers (never rate limited), besides the internal key
+    internal_key_file: Path | None = None  # the secret the API and the batch share (made at first start, mode 0600); empty: internal.key in FASHION_LOGS_DIR
     trusted_addresses: tuple[str, ...] = ()  # client addresses treated as trusted callers
     proxy_hops: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto to believe (0: none, never spoofable)
     auth_enabled: bool = False  # require an X-API-Key on the API
@@ -126,8 +128,12 @@ class Config:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API
     max_batch_upload_bytes: int = 256 * 1024 * 1024  # whole /predict_batch body; each file max_upload_bytes
     api_workers: int = 0  # gunicorn workers; 0: cores + 1
-    api_threads: int = 0  # gunicorn threads per worker; 0 or 1: sync workers, more: gthread
-    api_worker_timeout: int = 120  # gunicorn worker timeout, seconds (a 50-photo batch of 12-MP JPEGs fits)
+    api_threads: int = 4  # request threads per gunicorn worker (gthread: a slow client holds one thread, not a worker)
+    api_worker_timeout: int = 120  # gunicorn restarts a worker whose main loop is stuck this long (seconds)
+    api_header_timeout_seconds: float = 10.0  # request line and headers must arrive within this, else JSON 408
+    api_body_timeout_seconds: float = 60.0  # the whole request body must arrive within this, else JSON 408
+    request_max_pixels: int = 200_000_000  # decoded pixels one /predict_batch may spend; later files: request_budget_exceeded
+    request_decode_seconds: float = 20.0  # decoding seconds one /predict_batch may spend; later files: request_budget_exceeded
     api_log_level: str = "INFO"  # API log level
     api_log_json: bool = True  # one JSON object per log line on stderr (false: plain text)
     api_log_files: bool = True  # also write logs/api.log and logs/api_errors.log (false: stderr only)
@@ -206,6 +212,10 @@ class Config:
         """A path setting resolved against ``root``."""
         value = Path(getattr(self, name))
         return value if value.is_absolute() else self.root / value
+
+    def internal_key_path(self) -> Path:
+        """The shared secret of the API and the batch (``internal_key_file``, else beside the logs)."""
+        return self.path("internal_key_file") if self.internal_key_file else self.path("logs_dir") / "internal.key"
 
     def with_overrides(self, **changes) -> Config:
         return replace(self, **changes)

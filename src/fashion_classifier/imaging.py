@@ -9,7 +9,10 @@ itself holds the MobileNetV2 scaling to [-1, 1]; this module delivers RGB uint8.
 from __future__ import annotations
 
 import io
+import threading
+import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,10 @@ ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF")
 )
 DEFAULT_MAX_PIXELS = 50_000_000
 WHITE = (255, 255, 255)
+# A 50-MP PNG holds about 1.2 GB while it is decoded and converted: one such decode at a
+# time per process, so a request thread pool cannot multiply that by its size.
+LARGE_DECODE_PIXELS = 16_000_000
+_large_decodes = threading.Semaphore(1)
 
 # A truncated file must be an error, never a silently half-grey picture.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -66,15 +73,58 @@ class ImageTooLargeError(ImageError):
     code = "image_too_large"
 
 
+class DecodeBudgetError(ImageError):
+    """The request already spent its decode budget on the images before this one."""
+
+    code = "request_budget_exceeded"
+    http_status = 422
+
+
+@dataclass
+class DecodeBudget:
+    """What one request may spend on decoding: pixels (after JPEG draft scaling) and seconds.
+
+    The first image of a request always fits (its own limit is ``max_pixels`` of
+    ``decode_image``), so a client that sends the refused images again, fewer per
+    request, always gets them all classified.
+    """
+
+    max_pixels: int
+    max_seconds: float
+    started: float = field(default_factory=time.monotonic)
+    pixels: int = 0
+    images: int = 0
+
+    def check_time(self) -> None:
+        if self.images and time.monotonic() - self.started > self.max_seconds:
+            raise DecodeBudgetError(
+                f"not decoded: this request already spent its {self.max_seconds:g} s decode budget; "
+                "send this image again in another request")
+
+    def charge(self, pixels: int) -> None:
+        if self.images and self.pixels + pixels > self.max_pixels:
+            raise DecodeBudgetError(
+                f"not decoded: {pixels} more pixels exceed this request's budget of "
+                f"{self.max_pixels} decoded pixels; send this image again in another request")
+        self.pixels += pixels
+        self.images += 1
+
+
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 draft_size: tuple[int, int] | None = None) -> Image.Image:
+                 draft_size: tuple[int, int] | None = None,
+                 budget: DecodeBudget | None = None) -> Image.Image:
     """Decode bytes into an upright RGB image, or raise a typed ``ImageError``.
 
     ``draft_size`` (width, height) lets JPEG decode at 1/2, 1/4 or 1/8 scale
     when the final image is that small anyway: a 12-MP photo then costs little.
+    ``budget`` is charged with the pixels about to be decoded (and refuses them
+    once the request has spent its share). Whatever a decoder raises (Pillow's
+    plugins, pillow-heif's ``RuntimeError``) comes out as an ``ImageError``.
     """
     if not data:
         raise EmptyImageError("the file is empty")
+    if budget is not None:
+        budget.check_time()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -83,7 +133,13 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
             if draft_size and image.format in ("JPEG", "MPO"):
                 side = max(draft_size)  # orientation may swap the axes later
                 image.draft("RGB", (side, side))
-            image.load()
+            pixels = image.size[0] * image.size[1]
+            if budget is not None:
+                budget.charge(pixels)
+            if pixels <= LARGE_DECODE_PIXELS:
+                return _load_rgb(image)
+            with _large_decodes:
+                return _load_rgb(image)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -96,8 +152,12 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
         if "truncated" in str(exc).lower():
             raise TruncatedImageError("the image file is truncated") from exc
         raise CorruptImageError(f"the image data is corrupt: {exc}") from exc
-    except (ValueError, SyntaxError, IndexError, TypeError, MemoryError, EOFError) as exc:
-        raise CorruptImageError(f"the image data is corrupt: {exc}") from exc
+    except Exception as exc:  # any other decoder failure is this file's problem, never the caller's
+        raise CorruptImageError(f"the image data is corrupt: {type(exc).__name__}: {exc}") from exc
+
+
+def _load_rgb(image: Image.Image) -> Image.Image:
+    image.load()
     return _to_rgb(_upright(image))
 
 

@@ -11,7 +11,7 @@ every channel is recorded on the stored alert. Delivery failures are logged and
 recorded, never raised: an alert must not break the job that sends it.
 """
 
-from .dispatch import AlertResult, deliver, send_alert
+from .dispatch import AlertResult, configured_channels, deliver, no_channel_notice, send_alert
 from .model import CHANNELS, DEFAULT_CHANNELS, SEVERITIES, Alert
 from .rules import (
     api_down_alert,
@@ -22,5 +22,5 @@ from .rules import (
 )
 
 __all__ = ["Alert", "AlertResult", "CHANNELS", "DEFAULT_CHANNELS", "SEVERITIES", "api_down_alert",
-           "batch_alerts", "deliver", "failed_run_alert", "interrupted_run_alert", "no_recent_run_alert",
-           "send_alert"]
+           "batch_alerts", "configured_channels", "deliver", "failed_run_alert", "interrupted_run_alert",
+           "no_channel_notice", "no_recent_run_alert", "send_alert"]

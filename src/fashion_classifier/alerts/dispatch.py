@@ -31,6 +31,21 @@ class AlertResult:
         return self.delivery.get(channel, {}).get("status", "")
 
 
+def configured_channels(config: Config) -> list[str]:
+    """The alert channels that have their settings (e-mail needs a relay and recipients)."""
+    channels = ["email"] if config.smtp_host and config.alert_email_to else []
+    return channels + (["slack"] if config.slack_webhook_url else [])
+
+
+def no_channel_notice(config: Config) -> str | None:
+    """What the health checks and the dashboard say when alerts would reach nobody."""
+    if configured_channels(config):
+        return None
+    return ("no alert channel is configured: alerts are only recorded (history database, logs/alerts.log), "
+            "nobody is told. Set FASHION_SMTP_HOST and FASHION_ALERT_EMAIL_TO, or "
+            "FASHION_SLACK_WEBHOOK_URL (docs/MONITORING.md)")
+
+
 def send_alert(config: Config, db, severity: str, subject: str, message: str, source: str = "batch",
                **extra) -> AlertResult:
     """Build, store and deliver one alert (``extra``: details, actions, channels, ...)."""

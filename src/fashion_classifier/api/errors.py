@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 # stable machine-readable codes for the HTTP errors clients meet
 HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
-    429: "rate_limited", 500: "internal_error", 503: "unavailable",
+    405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large", 414: "uri_too_long",
+    415: "unsupported_media_type", 417: "expectation_failed", 422: "unprocessable", 429: "rate_limited",
+    431: "header_fields_too_large", 500: "internal_error", 501: "not_implemented", 503: "unavailable",
 }
 
 

@@ -15,8 +15,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Config
 from ..history import HistoryDB
+from ..internal_key import internal_key
 from ..model import Predictor
 from ..models.store import ModelStore, uses_store
+from . import multipart
+from .body import BodyGuard
 from .context import init_request_context
 from .errors import register_error_handlers
 from .holder import ModelHolder
@@ -36,11 +39,14 @@ def create_app(config: Config | None = None, predictor: Predictor | None = None)
     files = LogFiles(config.path("logs_dir"), config.api_log_max_bytes, config.api_log_backups) \
         if config.api_log_files else None
     configure_logging(config.api_log_level, config.api_log_json, files)
+    config = _trust_internal_key(config)
+    multipart.install()  # odd file names in a multipart body cost nothing but themselves
     app = Flask(__name__)
     app.json.sort_keys = False  # keep the spec's key order
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes  # per request in context._start
     if config.proxy_hops > 0:  # behind a balancer: rate limits, trusted addresses and logs see the client
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops)
+    app.wsgi_app = BodyGuard(app.wsgi_app, config.api_body_timeout_seconds)  # slow or broken bodies: 408/400
     state = _build_state(config, predictor)
     app.extensions[EXTENSION_KEY] = state
     init_request_context(app)  # first: every later hook and error has a request id
@@ -52,6 +58,14 @@ def create_app(config: Config | None = None, predictor: Predictor | None = None)
     log.info("API ready", extra={"model_loaded": state.ready,
                                  "model_version": state.predictor.version if state.ready else None})
     return app
+
+
+def _trust_internal_key(config: Config) -> Config:
+    """The batch's key (made here at first start) joins the trusted keys: it is never rate limited."""
+    key = internal_key(config)
+    if key is None or key in config.trusted_keys:
+        return config
+    return config.with_overrides(trusted_keys=config.trusted_keys + (key,))
 
 
 def _build_state(config: Config, predictor: Predictor | None) -> ApiState:

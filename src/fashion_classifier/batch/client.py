@@ -5,8 +5,9 @@ Connection errors, timeouts, 5xx and 429 are retried with exponential backoff
 ``ApiUnavailable`` and the caller falls back to in-process classification. A
 4xx that concerns the request itself (too many files, body too large) splits
 the chunk in halves instead, down to single files, so one odd photo never
-costs its neighbours their results. Every HTTP attempt is timed for the
-``api_calls`` history.
+costs its neighbours their results. Files the API did not decode because the
+request had spent its decode budget (``request_budget_exceeded``) are sent again
+in a request of their own. Every HTTP attempt is timed for the ``api_calls`` history.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..history import now_iso
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 30.0  # a rate limit that resets later than this is not worth waiting for
+BUDGET_CODE = "request_budget_exceeded"  # the API's per-request decode budget (docs/API.md)
 
 
 class ApiUnavailable(RuntimeError):
@@ -103,11 +105,20 @@ class ApiClient:
             return []
         response = self._post_with_retries(uploads)
         if response.status_code == 200:
-            return self._results(response, len(uploads))
+            return self._resend_over_budget(uploads, self._results(response, len(uploads)))
         if len(uploads) > 1:  # the request as a whole was refused: halve it
             middle = len(uploads) // 2
             return self.predict_batch(uploads[:middle]) + self.predict_batch(uploads[middle:])
         return [_refused(response)]
+
+    def _resend_over_budget(self, uploads: Sequence[Upload], results: list[dict]) -> list[dict]:
+        """Send the files the API left undecoded (decode budget spent) again, in their own request."""
+        again = [i for i, r in enumerate(results) if r.get("code") == BUDGET_CODE]
+        if not again or len(again) == len(uploads):  # the API decodes a request's first file always
+            return results
+        for i, result in zip(again, self.predict_batch([uploads[i] for i in again]), strict=True):
+            results[i] = result
+        return results
 
     def _post_with_retries(self, uploads: Sequence[Upload]) -> requests.Response:
         response, last = None, "no attempt"

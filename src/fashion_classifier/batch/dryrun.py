@@ -64,7 +64,7 @@ def _preview(config, options, rows: list[dict], engine, out) -> str:
                 folder = config.path("failed_dir")
                 what = f"error [{result.get('code')}] {result.get('error')}"
             if result.get("status") == VANISHED:
-                out.write(f"  gone  {outcome.row['rel_name']}\n")
+                out.write(f"  skip  {outcome.row['rel_name']}: {result.get('error')}\n")
                 continue
             dest = _free(folder, safe_name(outcome.row["rel_name"]), taken)
             out.write(f"  {outcome.row['rel_name']}: {what} -> {display_path(dest, base)}\n")

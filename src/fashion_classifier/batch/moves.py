@@ -5,7 +5,10 @@ Same filesystem: an atomic rename that refuses to replace an existing name
 filesystems: copy to a hidden partial file in the destination folder, fsync,
 verify the content hash, give it its final name (again without replacing),
 then delete the source. If the source cannot be removed (permission), the copy
-stays and the source is left: that is recorded, never hidden.
+stays and the source is left: that is recorded, never hidden. A copy that fails
+(full disk, I/O error) removes its partial file at once; partial files a killed
+run left behind are removed by the next run before it moves anything
+(``remove_stale_partials``).
 
 Every step is repeatable, so the runner can redo an interrupted move from the
 journal after a crash (see ``runner.resolve_planned``).
@@ -83,9 +86,13 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+PARTIAL_SUFFIX = ".batch-partial"
+PARTIAL_GLOB = f".*{PARTIAL_SUFFIX}"
+
+
 def partial_path(dest: Path, token: str) -> Path:
-    """The hidden work file of a cross-filesystem copy (cleaned up on recovery)."""
-    return dest.parent / f".{token}.batch-partial"
+    """The hidden work file of a cross-filesystem copy (cleaned up on failure and on recovery)."""
+    return dest.parent / f".{token}{PARTIAL_SUFFIX}"
 
 
 def place(src: Path, dest: Path, expected_hash: str | None, token: str) -> Placed:
@@ -106,12 +113,10 @@ def _copy_then_delete(src: Path, dest: Path, expected_hash: str | None, token: s
     work = partial_path(dest, token)
     try:
         copied_hash = _copy_synced(src, work)
-    except PermissionError as exc:
-        raise DestinationNotWritable(exc.errno, f"cannot write in {dest.parent}: {exc.strerror}") from exc
-    except OSError as exc:
-        if exc.errno == errno.EROFS:
-            raise DestinationNotWritable(exc.errno, f"read-only filesystem: {dest.parent}") from exc
-        raise
+    except BaseException as exc:  # ENOSPC mid-copy and the like: the partial file must not stay
+        if not isinstance(exc, FileExistsError):  # "xb": a file of that name is not ours to delete
+            work.unlink(missing_ok=True)
+        _raise_copy_error(exc, dest)
     try:
         expected = expected_hash or copied_hash  # unreadable-for-hashing files: verify the copy itself
         if copied_hash != expected or file_hash(work) != expected:
@@ -130,6 +135,31 @@ def _copy_then_delete(src: Path, dest: Path, expected_hash: str | None, token: s
         return Placed(dest, "copy (source kept)",
                       f"{reason}; copied, but the source could not be removed ({exc.strerror})")
     return Placed(dest, "copy", reason)
+
+
+def _raise_copy_error(exc: BaseException, dest: Path):
+    if isinstance(exc, PermissionError):
+        raise DestinationNotWritable(exc.errno, f"cannot write in {dest.parent}: {exc.strerror}") from exc
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        raise DestinationNotWritable(exc.errno, f"read-only filesystem: {dest.parent}") from exc
+    raise exc
+
+
+def remove_stale_partials(folders) -> list[Path]:
+    """Delete the partial files of the batch's cross-filesystem copies in ``folders`` and their
+    subfolders (one level: the category folders). Call only under the run lock: then no copy
+    of the batch is in flight. The review queue's own partials (``.review-*``) are left to it."""
+    removed = []
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        for pattern in (PARTIAL_GLOB, f"*/{PARTIAL_GLOB}"):
+            for path in folder.glob(pattern):
+                if path.name[1:-len(PARTIAL_SUFFIX)].isdigit():  # ".<journal row id>.batch-partial"
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+    return removed
 
 
 def _copy_synced(src: Path, work: Path) -> str:

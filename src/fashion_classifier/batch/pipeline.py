@@ -4,11 +4,20 @@ A chunk closes at ``batch_chunk_size`` files or ``batch_chunk_bytes`` bytes
 (a few 12-MP photos make a chunk on their own). Worker threads read and hash
 the files and call the classifier; the run's main thread consumes finished
 chunks, so the journal and the moves stay single-threaded and simple.
+
+A file is opened without blocking and without following links, and read only
+if it is still the regular file the scan listed (same size and modification
+time) and did not change while it was read: a file replaced by a FIFO or a
+device is never read (a FIFO would hang the run), one still being copied is not
+taken half-written. Both stay in the incoming folder for the next run.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -17,7 +26,15 @@ from pathlib import Path
 from .classify import Classifier
 from .client import Upload
 
-VANISHED = "vanished"
+VANISHED = "vanished"  # not read: the file stays where it is (gone, not a regular file, changing)
+
+
+class NotRegularFile(OSError):
+    """What the scan listed as a file is now a FIFO, socket, device, folder or link."""
+
+
+class FileChanging(OSError):
+    """The file's size or modification time is not what the scan saw, or changed while read."""
 
 
 @dataclass
@@ -44,10 +61,27 @@ def make_chunks(rows: Sequence[dict], max_files: int, max_bytes: int) -> list[li
     return chunks
 
 
-def read_capped(path: Path, limit: int) -> bytes:
-    """At most ``limit + 1`` bytes: enough to know a file is too large without reading 2 GB."""
-    with open(path, "rb") as handle:
-        return handle.read(limit + 1)
+def read_capped(path: Path, limit: int, size: int | None = None, mtime: float | None = None) -> bytes:
+    """At most ``limit + 1`` bytes: enough to know a file is too large without reading 2 GB.
+
+    With ``size`` and ``mtime`` (the scan's), refuses a file that no longer matches them.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise NotRegularFile(f"{path} is not a regular file")
+        if size is not None and mtime is not None and (before.st_size, before.st_mtime) != (size, mtime):
+            raise FileChanging(f"{path} changed since it was listed")
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(limit + 1)
+        after = os.fstat(fd)
+        if (after.st_size, after.st_mtime) != (before.st_size, before.st_mtime):
+            raise FileChanging(f"{path} changed while it was read")
+        return data
+    finally:
+        os.close(fd)
 
 
 def classify_chunk(rows: list[dict], classifier: Classifier, max_bytes: int) -> list[FileOutcome]:
@@ -71,14 +105,25 @@ def classify_chunk(rows: list[dict], classifier: Classifier, max_bytes: int) -> 
     return outcomes  # type: ignore[return-value]
 
 
+def _left(row: dict, code: str, error: str) -> FileOutcome:
+    return FileOutcome(row, None, {"status": VANISHED, "error": error, "code": code}, "batch")
+
+
 def _read(row: dict, max_bytes: int) -> tuple[FileOutcome | None, bytes]:
     path = Path(row["source_path"])
     try:
-        data = read_capped(path, max_bytes)
+        data = read_capped(path, max_bytes, row.get("size"), row.get("mtime"))
     except FileNotFoundError:
-        return FileOutcome(row, None, {"status": VANISHED, "error": "file disappeared before it was read",
-                                       "code": "file_missing"}, "batch"), b""
+        return _left(row, "file_missing", "file disappeared before it was read"), b""
+    except NotRegularFile:
+        return _left(row, "not_regular_file", "no longer a regular file (replaced by a FIFO, device, "
+                                              "folder or link?); not read, left in place"), b""
+    except FileChanging:
+        return _left(row, "still_being_written", "changed since it was listed (still being copied?); "
+                                                 "not read, left in place for the next run"), b""
     except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW: replaced by a symbolic link
+            return _left(row, "not_regular_file", "replaced by a symbolic link; not read, left in place"), b""
         return FileOutcome(row, _hash_or_none(path), {"status": "error", "code": "unreadable",
                                                       "error": f"cannot read the file: {exc.strerror}"},
                            "batch"), b""
@@ -93,12 +138,22 @@ def _read(row: dict, max_bytes: int) -> tuple[FileOutcome | None, bytes]:
 
 
 def _hash_or_none(path: Path) -> str | None:
-    from .moves import file_hash
-
+    digest = hashlib.sha256()
     try:
-        return file_hash(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        os.set_blocking(fd, True)
+        while block := os.read(fd, 1 << 20):
+            digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _upload_name(row: dict) -> str:

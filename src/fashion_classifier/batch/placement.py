@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import stat
 from pathlib import Path
 
 from ..history import now_iso
@@ -59,6 +60,10 @@ class Placement:
     def move(self, row: dict) -> dict:
         """Move a planned row's file; returns the journal's finish fields."""
         src, dest = Path(row["source_path"]), Path(row["dest_path"])
+        changed = _changed_since_read(src, row)
+        if changed is not None:  # what was classified is not what would be moved
+            self.release(row["dest_path"])
+            return self._left(row, *changed)
         try:
             self._ensure_folder(dest.parent)
             for _ in range(MAX_RENAMES):
@@ -138,6 +143,20 @@ class Placement:
                 "status": "error", "error_code": code,
                 "error": f"{row['error']}; {message}" if row.get("error") else message,
                 "finished_at": now_iso()}
+
+
+def _changed_since_read(src: Path, row: dict) -> tuple[str, str] | None:
+    """(code, reason) if the source is no longer the regular file of the listed size and time."""
+    try:
+        info = src.lstat()
+    except OSError:
+        return None  # gone: move() reports it as missing
+    if not stat.S_ISREG(info.st_mode):
+        return "not_regular_file", "no longer a regular file; not moved, left in place"
+    if row.get("mtime") is not None and (info.st_size, info.st_mtime) != (row.get("size"), row.get("mtime")):
+        return "still_being_written", ("changed after it was classified (still being copied?); "
+                                       "not moved, left in place for the next run")
+    return None
 
 
 def _holds(path: Path, content_hash: str | None) -> bool:

@@ -23,7 +23,7 @@ class RunLog:
         self._file: TextIO | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(path, "a", encoding="utf-8", buffering=1 << 16)
+            self._file = open(path, "a", encoding="utf-8", errors="backslashreplace", buffering=1 << 16)
         self._stamp_second = -1
         self._stamp = ""
 

@@ -18,13 +18,14 @@ from pathlib import Path
 from ..alerts import deliver
 from ..alerts.rules import api_down_alert, failed_run_alert
 from ..config import Config
-from ..history import HistoryDB
+from ..history import HistoryDB, now_iso
+from ..internal_key import internal_key
 from .classify import Classifier
 from .client import ApiClient
 from .journal import Journal, open_journal
 from .local import LocalClassifier
 from .lock import BatchLocked, RunLock
-from .moves import file_hash
+from .moves import file_hash, remove_stale_partials
 from .naming import new_run_id
 from .retention import clean
 from .scanning import remove_emptied_folders, scan_incoming
@@ -104,13 +105,30 @@ def run_batch(config: Config, options: BatchOptions) -> BatchOutcome:
         return BatchOutcome(EXIT_TERMINATED, message="terminated by SIGTERM; the next run resumes")
     except Exception as exc:  # outside any run (history database, scan): still say so loudly
         message = f"✗ could not run: {type(exc).__name__}: {exc}"
+        run_id = new_run_id()
+        history = _record_unstarted(config, run_id, message)
         if options.alerts:
-            deliver(config, None, failed_run_alert(new_run_id(), message))
+            deliver(config, history, failed_run_alert(run_id, message))
+        if history is not None:
+            history.close()
         return BatchOutcome(EXIT_FAILED, message=message)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         lock.release()
+
+
+def _record_unstarted(config: Config, run_id: str, message: str) -> HistoryDB | None:
+    """A run that failed before it could start still gets its batch_runs row (best effort)."""
+    try:
+        history = HistoryDB(config.path("history_db"))
+        history.log_batch_run({"timestamp": now_iso(), "run_id": run_id, "total_images": 0, "successful": 0,
+                               "failed": 0, "success_rate": 0.0, "duration_seconds": 0.0,
+                               "status": "failed", "error_message": message, "classifier_path": "none"})
+        return history
+    except Exception as exc:  # the database itself may be what failed
+        print(f"batch: could not record the failed run in the history: {exc}", file=sys.stderr)
+        return None
 
 
 def _locked_run(config: Config, options: BatchOptions) -> BatchOutcome:
@@ -121,6 +139,9 @@ def _locked_run(config: Config, options: BatchOptions) -> BatchOutcome:
                   alerts=options.alerts, show_progress=options.show_progress,
                   duplicate_check=options.duplicate_check, engine_factory=engine_factory(config))
     outcome = BatchOutcome(EXIT_OK)
+    stale = remove_stale_partials([config.path("processed_dir"), config.path("failed_dir")])
+    if stale:
+        print(f"batch: removed {len(stale)} partial files of interrupted copies", file=sys.stderr)
     try:
         for run in journal.unfinished_runs():
             outcome.runs.append(_session(ctx, run["run_id"], resumed=True, outcome=outcome))
@@ -151,7 +172,11 @@ def _session(ctx: Context, run_id: str, resumed: bool, outcome: BatchOutcome, fi
 def _new_run(ctx: Context, journal: Journal, options: BatchOptions, resumed_any: bool,
              outcome: BatchOutcome) -> RunReport | None:
     config = ctx.config
-    scan = scan_incoming(config.path("incoming_dir"), config.min_file_age_seconds)
+    scan = scan_incoming(config.path("incoming_dir"), config.min_file_age_seconds, repair_names=True)
+    ctx.renamed = [f"Renamed {old} to {new} in the incoming folder (the name was not valid UTF-8)"
+                   for old, new in scan.renamed]
+    for line in ctx.renamed:
+        print(f"batch: {line}", file=sys.stderr)
     files, kept = [], []
     kept_sources = journal.kept_sources()
     for candidate in scan.candidates:
@@ -220,7 +245,7 @@ def _make_classifier(config: Config, options: BatchOptions, history: HistoryDB) 
     local = LocalClassifier(config)
     if options.local:
         return Classifier(None, local, fallback=True)
-    api = ApiClient(config.api_url, key=config.batch_key or next(iter(config.trusted_keys), ""),
+    api = ApiClient(config.api_url, key=batch_key(config),
                     timeout=config.api_timeout_seconds, retries=config.api_retries,
                     backoff=config.api_backoff_seconds, pool_size=config.batch_concurrency,
                     on_call=lambda record: _record_unreached(history, record))
@@ -238,6 +263,12 @@ def _make_classifier(config: Config, options: BatchOptions, history: HistoryDB) 
 
         raise ApiUnavailable(f"API at {config.api_url} is not ready ({detail}) and fallback is off")
     return classifier
+
+
+def batch_key(config: Config) -> str:
+    """What the batch sends as X-Batch-Key: FASHION_BATCH_KEY, else the first trusted key, else the
+    internal key that the API trusts out of the box."""
+    return config.batch_key or next(iter(config.trusted_keys), "") or internal_key(config) or ""
 
 
 def _wait_ready(api: ApiClient, config: Config) -> tuple[bool, str]:

@@ -55,6 +55,7 @@ class Context:
     show_progress: bool = True
     duplicate_check: bool = True
     skipped: list[dict] = field(default_factory=list)
+    renamed: list[str] = field(default_factory=list)  # log lines: incoming names made UTF-8 by the scan
     engine_factory: object = None  # () -> an engine with stream(rows)/close() (``--engine ray``); None: local
     _classifier: Classifier | None = None
     _engine: object = None
@@ -108,9 +109,15 @@ class RunSession:
 
     # --- entry ------------------------------------------------------------------
     def start(self, files) -> RunReport:
-        self.journal.start_run(self.run_id, self.config.path("incoming_dir"), os.getpid(), files)
         self.log.banner("BATCH PROCESSING STARTED")
-        return self._guarded(self._work)
+        for line in self.ctx.renamed:
+            self.log.info(line)
+        return self._guarded(lambda: self._listed_work(files))
+
+    def _listed_work(self, files) -> RunReport:
+        """List the files in the journal, then work; a failure to list is recorded like any other."""
+        self.journal.start_run(self.run_id, self.config.path("incoming_dir"), os.getpid(), files)
+        return self._work()
 
     def resume(self) -> RunReport:
         run = self.journal.run(self.run_id)
@@ -193,8 +200,9 @@ class RunSession:
                 o.content_hash for o in outcomes if o.content_hash and o.content_hash not in self._seen))
         for outcome in outcomes:
             row = outcome.row
-            if outcome.result.get("status") == VANISHED:
-                finished.append(Placement._left(row, "file_missing", outcome.result["error"]))
+            if outcome.result.get("status") == VANISHED:  # not read: stays in the incoming folder
+                finished.append(Placement._left(row, outcome.result.get("code") or "file_missing",
+                                                outcome.result["error"]))
                 continue
             planned.append(self._decide(outcome))
             if outcome.classified_by in PATHS:

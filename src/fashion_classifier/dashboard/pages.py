@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 
+from ..alerts import no_channel_notice
 from ..labels import OTHER, category_names, folder_names
 from ..model import TIER_TITLES
 from .data import RANGES, overview
@@ -23,7 +24,8 @@ def _days() -> int:
 def _overview_context() -> dict:
     config, db = current_app.config["FASHION"], current_app.extensions["dashboard_db"]
     o = overview(config, db, _days())
-    return {"o": o, "charts": charts(o, config), "config": config, "tier_titles": TIER_TITLES}
+    return {"o": o, "charts": charts(o, config), "config": config, "tier_titles": TIER_TITLES,
+            "alert_notice": no_channel_notice(config)}
 
 
 @bp.get("/")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..imaging import DEFAULT_MAX_PIXELS, ImageError, decode_image, to_model_input
+from ..imaging import DEFAULT_MAX_PIXELS, DecodeBudget, ImageError, decode_image, to_model_input
 from ..labels import DEFAULT_CATEGORIES, OTHER, load_labels, split_labels
 from .tiers import TierPolicy, policy_from
 
@@ -199,10 +199,10 @@ class Predictor:
         blank = np.full((BATCH_BUCKET + 1,) + self.input_size + (3,), 255, dtype=np.uint8)
         self.predict_arrays(blank)
 
-    def preprocess(self, data: bytes) -> np.ndarray:
+    def preprocess(self, data: bytes, budget: DecodeBudget | None = None) -> np.ndarray:
         """Image bytes -> model input (raises ``ImageError``)."""
         image = decode_image(data, max_pixels=self.max_pixels,
-                             draft_size=(self.input_size[1], self.input_size[0]))
+                             draft_size=(self.input_size[1], self.input_size[0]), budget=budget)
         return to_model_input(image, self.input_size)
 
     def predict_arrays(self, x: np.ndarray) -> np.ndarray:
@@ -247,13 +247,17 @@ class Predictor:
     def predict_bytes(self, data: bytes) -> Prediction:
         return self.to_prediction(self.predict_arrays(self.preprocess(data))[0])
 
-    def predict_many(self, items: Sequence[bytes]) -> list[Prediction | ImageError]:
-        """One result per input, in order; a bad image is its own ``ImageError``, not a failure."""
+    def predict_many(self, items: Sequence[bytes],
+                     budget: DecodeBudget | None = None) -> list[Prediction | ImageError]:
+        """One result per input, in order; a bad image is its own ``ImageError``, not a failure.
+
+        With a ``budget``, images past it are ``DecodeBudgetError`` results (not decoded).
+        """
         results: list[Prediction | ImageError | None] = [None] * len(items)
         good, arrays = [], []
         for i, data in enumerate(items):
             try:
-                arrays.append(self.preprocess(data))
+                arrays.append(self.preprocess(data, budget))
                 good.append(i)
             except ImageError as exc:
                 results[i] = exc

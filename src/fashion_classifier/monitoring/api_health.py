@@ -18,12 +18,12 @@ from datetime import datetime
 
 import requests
 
-from ..alerts import deliver
+from ..alerts import deliver, no_channel_notice
 from ..alerts.health import api_recovered_alert, api_unhealthy_alert
 from ..alerts.model import Alert
 from ..config import Config
 from ..history import HistoryDB, now_iso
-from .common import add_location_args, located, optional_history
+from .common import add_location_args, crash_is_critical, located, optional_history
 from .state import StateFile
 from .status import CRITICAL, OK, WARNING, level_name
 
@@ -187,6 +187,7 @@ def parser(config: Config) -> argparse.ArgumentParser:
     return p
 
 
+@crash_is_critical
 def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     config = config or Config.from_env()
     args = parser(config).parse_args(argv)
@@ -196,4 +197,6 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     config = config.with_overrides(**changes)
     outcome = run_check(config, ENDPOINTS[args.endpoint], args.alerts, args.state_file)
     print(f"[{datetime.now():%Y-%m-%d %H:%M:%S}] API {level_name(outcome.level)} - {outcome.message}")
+    if notice := no_channel_notice(config):
+        print(f"Note: {notice}")
     return outcome.level

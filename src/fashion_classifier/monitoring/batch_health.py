@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ..alerts import deliver, no_recent_run_alert
+from ..alerts import deliver, no_channel_notice, no_recent_run_alert
 from ..alerts.health import disk_space_alert
 from ..config import Config
 from ..history import HistoryDB
 from .box import box
-from .common import add_location_args, ago, located, next_run, percent, thousands
+from .common import add_location_args, ago, crash_is_critical, located, next_run, percent, thousands
 from .queries import History, Run, totals
 from .state import StateFile
 from .status import CRITICAL, OK, WARNING, Findings
@@ -217,6 +217,7 @@ def parser(config: Config) -> argparse.ArgumentParser:
     return p
 
 
+@crash_is_critical
 def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     config = config or Config.from_env()
     args = parser(config).parse_args(argv)
@@ -227,6 +228,8 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
         config = config.with_overrides(alert_no_run_hours=args.max_age_hours)
     health = collect(config)
     print(render(health, config))
+    if notice := no_channel_notice(config):
+        print(f"Note: {notice}")
     if args.alerts:
         for line in send_alerts(health, config, StateFile(config.path("monitoring_state_dir")
                                                           / "batch_health.json")):

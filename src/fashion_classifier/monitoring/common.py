@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -16,6 +18,22 @@ from ..history import HistoryDB
 # settings that move with --output-root (the batch's option of the same name, plus ours)
 OUTPUT_FIELDS = ("processed_dir", "failed_dir", "results_dir", "batch_results_dir", "reports_dir",
                  "logs_dir", "history_db", "monitoring_state_dir", "exports_dir", "corrections_dir")
+
+
+EXIT_CRITICAL = 2
+
+
+def crash_is_critical(main):
+    """A checker that crashes exits 2 (critical), never Python's 1, which cron reads as a warning."""
+    @functools.wraps(main)
+    def guarded(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except Exception as exc:
+            traceback.print_exc()
+            print(f"CRITICAL - the check itself failed: {type(exc).__name__}: {exc}")
+            return EXIT_CRITICAL
+    return guarded
 
 
 def add_location_args(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from flask import Blueprint, g, jsonify, request
 
 from ...history import utc_iso
-from ...imaging import ImageError
+from ...imaging import DecodeBudget, ImageError
 from ...model import Prediction
 from ...model.predictor import BATCH_BUCKET
 from .. import compat, payloads
@@ -107,13 +107,15 @@ def predict_batch():
     g.images = len(items)
     get_state().metrics.batch_files.observe(len(items))
     results: list[dict] = []
+    # the request's decode budget: past it, files are answered request_budget_exceeded (docs/API.md)
+    budget = DecodeBudget(config.request_max_pixels, config.request_decode_seconds)
     # chunks of the predictor's batch size: memory holds one chunk of raw bytes at a time
     for start in range(0, len(items), BATCH_BUCKET):
-        results += _classify_chunk(predictor, items[start:start + BATCH_BUCKET], start)
+        results += _classify_chunk(predictor, items[start:start + BATCH_BUCKET], start, budget)
     return jsonify(compat.batch(_batch_body(results, predictor.version)))
 
 
-def _classify_chunk(predictor, items: list[_Item], offset: int) -> list[dict]:
+def _classify_chunk(predictor, items: list[_Item], offset: int, budget: DecodeBudget) -> list[dict]:
     outcomes: list = [None] * len(items)
     data: dict[int, bytes] = {}
     for i, item in enumerate(items):
@@ -121,7 +123,7 @@ def _classify_chunk(predictor, items: list[_Item], offset: int) -> list[dict]:
             data[i] = item.load()
         except ApiError as exc:  # too large, not valid base64: this item's own error
             outcomes[i] = exc
-    for i, outcome in zip(data, predictor.predict_many(list(data.values())), strict=True):
+    for i, outcome in zip(data, predictor.predict_many(list(data.values()), budget), strict=True):
         outcomes[i] = outcome
     return [_result(offset + i, items[i].name, outcome) for i, outcome in enumerate(outcomes)]
 

@@ -1,0 +1,100 @@
+"""The gunicorn worker of the API: gthread, with read deadlines and JSON error pages.
+
+``worker_class = "fashion_classifier.api.worker.GuardedThreadWorker"`` (api/gunicorn.conf.py).
+
+- gthread: a connection takes a thread only once its first bytes arrive (gunicorn
+  parks idle ones in its poller), so a slow client holds one of ``threads`` threads,
+  never a whole worker;
+- every connection's reads have deadlines (``deadlines.DeadlineSocket``): a head
+  that is not complete in time is answered here with JSON 408; a body that is not,
+  by the application (``body.BodyGuard``);
+- the errors gunicorn answers itself, before the application sees a request (bad
+  request line, 414, 431, malformed headers, a crash outside the application),
+  get the API's JSON error body instead of gunicorn's HTML page. gunicorn renders
+  them in ``Worker.handle_error``; it is given a socket that keeps the page, whose
+  status line is all that is used.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+from gunicorn import util
+from gunicorn.workers.gthread import ThreadWorker
+
+from ..history import utc_iso
+from .deadlines import HEAD, DeadlineSocket
+from .errors import HTTP_CODES
+
+HEAD_TIMEOUT_MESSAGE = "request line and headers not received in time"
+
+
+def json_error_bytes(status: int, reason: str, message: str) -> bytes:
+    """A complete HTTP/1.1 response with the API's error body (always closes the connection)."""
+    request_id = f"{random.getrandbits(128):032x}"
+    body = json.dumps({"error": message, "status": status, "code": HTTP_CODES.get(status, "error"),
+                       "timestamp": utc_iso(), "request_id": request_id}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nX-Request-ID: {request_id}\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+class _PageCatcher:
+    """Stands in for the client socket while gunicorn writes its HTML error page."""
+
+    def __init__(self):
+        self.data = b""
+
+    def gettimeout(self):
+        return 0.0
+
+    def sendall(self, data: bytes) -> None:
+        self.data += data
+
+
+def _status_line(page: bytes) -> tuple[int, str]:
+    first = page.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+    try:
+        return int(first[1]), (first[2] if len(first) > 2 else "Error")
+    except (IndexError, ValueError):
+        return 500, "Internal Server Error"
+
+
+class GuardedThreadWorker(ThreadWorker):
+    def init_process(self):
+        from fashion_classifier.config import Config
+
+        self.header_timeout = Config.from_env().api_header_timeout_seconds
+        super().init_process()
+
+    def handle(self, conn):
+        if not self.cfg.is_ssl and not isinstance(conn.sock, DeadlineSocket):
+            conn.sock = DeadlineSocket(conn.sock, self.header_timeout)
+        sock = conn.sock if isinstance(conn.sock, DeadlineSocket) else None
+        if sock is not None:
+            sock.begin_request()
+        result = super().handle(conn)
+        if sock is not None and sock.expired:
+            if sock.expired == HEAD:
+                self.log.warning("request from %s: %s", conn.client, HEAD_TIMEOUT_MESSAGE)
+                self._send(sock, json_error_bytes(408, "Request Timeout", HEAD_TIMEOUT_MESSAGE))
+            sock.linger()
+            return False
+        return result
+
+    def handle_error(self, req, client, addr, exc):
+        if getattr(client, "expired", None) == HEAD:  # cut short by its deadline: handle() answers 408
+            return
+        page = _PageCatcher()
+        super().handle_error(req, page, addr, exc)  # logs, access log, status as gunicorn decides
+        status, reason = _status_line(page.data)
+        text = str(exc)[:200] if status < 500 else ""
+        message = f"{reason}: {text}" if text else (reason if status < 500 else "internal server error")
+        self._send(client, json_error_bytes(status, reason, message))
+
+    def _send(self, client, data: bytes) -> None:
+        try:
+            util.write_nonblock(client, data)
+        except Exception:
+            self.log.debug("Failed to send error message.")
