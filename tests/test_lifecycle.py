@@ -196,5 +196,32 @@ def test_batch_through_the_api_during_a_promotion_records_both_versions(tmp_path
     if "v2-batch" in seen:
         assert summary["model_versions"] == [shipped, "v2-batch"]
         assert "switched model version" in err
+        html = next((out / "results" / "batch_results").glob("batch_report_*.html")).read_text()
+        assert f"model {shipped}, v2-batch" in html
+        from openpyxl import load_workbook
+
+        book = load_workbook(next((out / "results" / "batch_results").glob("batch_results_*.xlsx")))
+        sheet = book["All results"]
+        assert {row[-1] for row in sheet.iter_rows(min_row=2, values_only=True)} >= {shipped, "v2-batch"}
     else:
         pytest.fail("the batch finished before the promotion reached the API (make the run longer)")
+
+
+def test_dashboard_shows_the_version_in_service_and_every_switch(tmp_path):
+    from fashion_classifier.dashboard import create_app
+
+    store = make_store(tmp_path, ("v2-dash", {}))
+    store.switch("v2-dash")
+    config = replace(Config(root=tmp_path), api_url="http://127.0.0.1:9")
+    with closing(HistoryDB(config.path("history_db"))) as db:
+        db.record_model_event("promote", "Sarah", "shipped", "v2-dash")
+    app = create_app(config)
+    try:
+        client = app.test_client()
+        page = client.get("/").get_data(as_text=True)
+        overview = client.get("/api/overview").get_json()
+    finally:
+        app.extensions["dashboard_db"].close()
+    assert 'id="model-versions"' in page and "v2-dash" in page and "Sarah" in page
+    assert overview["model"]["in_service"] == "v2-dash"
+    assert overview["model"]["events"][0]["to_version"] == "v2-dash"
