@@ -24,7 +24,7 @@ def _history_with_runs(path, count=300):
                 "failed": 0,
                 "success_rate": 100.0,
                 "status": "success",
-                "error_message": "x" * 200,
+                "error_message": f"run-{i:04d}-" + "x" * 190,
             }
         )
     db.record_alert("INFO", "Batch Processing Complete", "fine")
@@ -55,9 +55,9 @@ def test_check_backup_and_repair_a_corrupted_database(tmp_path):
     assert check_db(backup)[0]
     with sqlite3.connect(backup) as conn:
         assert conn.execute("SELECT COUNT(*) FROM batch_runs").fetchone()[0] == 300
-    size = db_path.stat().st_size
-    with open(db_path, "r+b") as handle:  # scribble over a page in the middle
-        handle.seek(size // 2)
+    content = db_path.read_bytes()
+    with open(db_path, "r+b") as handle:  # scribble over the batch_runs page holding run 150
+        handle.seek(content.index(b"run-0150-") // 4096 * 4096)
         handle.write(bytes(range(256)) * 16)
     ok, said = check_db(db_path)
     assert not ok and said

@@ -43,6 +43,10 @@ def test_smoke_training_writes_every_artifact(smoke_run):
     assert card["training"]["label_smoothing"] == 0.1
     assert 0.3 < card["temperature"] < 4.0
     metrics = card["metrics"]
+    assert card["labels"] == [*CATEGORIES, "Other"], "the Other output, taught from the other types"
+    assert card["open_world"]["method"].startswith("outlier exposure")
+    assert set(card["open_world"]["auto_approve"]["per_category"]) == set(CATEGORIES)
+    assert "held_out_types" in metrics["open_world"]["fixed"]
     assert set(metrics["per_class"]) == set(CATEGORIES)
     assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["ece"] <= 1.0
     assert metrics["litert_vs_keras"]["top1_agreement"] >= 0.99
@@ -52,13 +56,13 @@ def test_smoke_training_writes_every_artifact(smoke_run):
 def test_smoke_training_shows_progress_and_plots(smoke_run):
     out, done = smoke_run
     assert "decoding train" in done.stderr and "stage 2: fine-tuning" in done.stderr
-    assert "accuracy" in done.stdout and "refund tiers" in done.stdout
+    assert "accuracy" in done.stdout and "refund tiers" in done.stdout and "open world" in done.stdout
     for plot in ("training_history", "confusion_matrix", "category_performance", "reliability_diagram",
-                 "error_examples"):
+                 "error_examples", "other_score_distribution"):
         with Image.open(out / "plots" / f"{plot}.png") as image:
             assert image.size[0] > 400, plot
     evaluation = json.loads((out / "results" / "evaluation.json").read_text())
-    assert len(evaluation["confusion_matrix"]) == len(CATEGORIES)
+    assert len(evaluation["confusion_matrix"]) == len(CATEGORIES) + 1  # the answers include Other
     errors = (out / "results" / "test_errors.csv").read_text().splitlines()
     correct = sum(row[i] for i, row in enumerate(evaluation["confusion_matrix"]))
     assert errors[0] == "id,path,true,predicted,confidence"
@@ -71,7 +75,7 @@ def test_smoke_model_serves_through_the_predictor(smoke_run, repo_config):
     predictor = Predictor(out / "models" / "fashion_classifier.tflite", info)
     assert predictor.input_size == (64, 48)
     photo = next((repo_config.path("dataset_dir") / "images").glob("*.jpg")).read_bytes()
-    assert predictor.predict_bytes(photo).category in CATEGORIES
+    assert predictor.predict_bytes(photo).category in (*CATEGORIES, "Other")
 
 
 def test_ensemble_of_two_input_sizes_exports_one_servable_model(smoke_run, repo_config, tmp_path):
@@ -79,11 +83,13 @@ def test_ensemble_of_two_input_sizes_exports_one_servable_model(smoke_run, repo_
     out, _ = smoke_run
     env = dict(os.environ, FASHION_RESULTS_DIR=str(out / "results"), FASHION_CACHE_DIR=str(out / "cache"),
                TF_CPP_MIN_LOG_LEVEL="2")
-    small = tmp_path / "small"
+    small, large = tmp_path / "small", tmp_path / "large"
+    member = ["fashion_classifier.training.train", "--limit", "160", "--head-epochs", "2", "--epochs", "0",
+              "--no-other", "--no-evaluate", "--plots", str(tmp_path / "plots")]  # closed-set members
     steps = [
-        ["fashion_classifier.training.train", "--size", "48x36", "--limit", "160", "--head-epochs", "2",
-         "--epochs", "0", "--no-evaluate", "--out", str(small), "--plots", str(tmp_path / "plots")],
-        ["fashion_classifier.training.ensemble", str(out / "models"), str(small), "--no-mirror",
+        [*member, "--size", "64x48", "--out", str(large)],
+        [*member, "--size", "48x36", "--out", str(small)],
+        ["fashion_classifier.training.ensemble", str(large), str(small), "--no-mirror",
          "--no-evaluate", "--out", str(tmp_path / "ensemble")],
     ]
     for step in steps:
