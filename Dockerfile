@@ -29,6 +29,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     FASHION_ROOT=/app \
     FASHION_VENV=/opt/venv \
     PORT=8080 \
+    FASHION_API_HOST=0.0.0.0 \
     API_URL=http://127.0.0.1:8080
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app

@@ -266,7 +266,7 @@ def test_weekly_and_custom_reports_render_without_errors(site, browser):
         view = Page(browser, width=1100)
         view.page.goto(report.as_uri())
         charts = view.page.locator("svg[data-chart]")
-        assert charts.count() == 5
+        assert charts.count() == 6  # volume, success, throughput, confidence, Other share, categories
         for i in range(5):
             assert charts.nth(i).bounding_box()["width"] > 200
             assert charts.nth(i).locator("rect, circle").count() > 0
