@@ -39,7 +39,7 @@ COPY api/ api/
 COPY monitoring/ monitoring/
 COPY config/category_codes.json config/locations.json config/batch.env.example config/
 COPY models/fashion_classifier.tflite models/labels.json models/model_card.json models/
-COPY src/batch_processor.py src/batch_processor.py
+COPY src/batch_processor.py src/_bootstrap.py src/
 COPY run_batch_processing.sh ./
 COPY deploy/ deploy/
 # The code belongs to root; uid 10001 writes only its folders (volumes in docker-compose.yml,

@@ -10,17 +10,8 @@ root with or without the package installed, and runs itself in the project's
 """
 
 import sys
-from pathlib import Path
 
-try:
-    import fashion_classifier  # noqa: F401
-except ImportError:  # not installed: use the checkout's src/
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fashion_classifier.entry import use_project_venv  # noqa: E402
-
-use_project_venv(__file__)
-
+import _bootstrap  # noqa: F401  (src/ on the path, the project's .venv)
 from fashion_classifier.batch.cli import main  # noqa: E402
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ The same as ``monitoring/custom_report.py --from ... --to ...``; all logic lives
 
 import sys
 
-from fashion_classifier.monitoring.reports import custom_main
+import _bootstrap  # noqa: F401  (src/ on the path, the project's .venv)
+from fashion_classifier.monitoring.reports import custom_main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(custom_main(prog="generate_custom_report.py"))

@@ -11,7 +11,8 @@ The same as ``monitoring/weekly_report.py``; all logic lives in
 
 import sys
 
-from fashion_classifier.monitoring.reports import weekly_main
+import _bootstrap  # noqa: F401  (src/ on the path, the project's .venv)
+from fashion_classifier.monitoring.reports import weekly_main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(weekly_main(prog="generate_weekly_summary.py"))
