@@ -30,15 +30,11 @@ class LocalClassifier:
         with self._lock:
             if self._predictor is None:
                 from ..model import Predictor  # LiteRT import costs a second: only when needed
-                from ..models.store import ModelStore, StoreError
+                from ..models.store import StoreError
 
-                version = self.version
                 try:
-                    if version and version != ModelStore.of(self.config).current().card.get("version"):
-                        self._predictor = Predictor.from_config(self.config, version=version)
-                except StoreError:  # not a stored version (the API serves its own file): the current one
-                    version = None
-                if self._predictor is None:
+                    self._predictor = Predictor.from_config(self.config, version=self.version)
+                except StoreError:  # not a stored version (the shipped model, or the API's own file)
                     self._predictor = Predictor.from_config(self.config)
             return self._predictor
 
