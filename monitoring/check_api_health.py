@@ -10,7 +10,6 @@ with or without the package installed (``_bootstrap``).
 import sys
 
 import _bootstrap  # noqa: F401  (src/ on the path when not installed)
-
 from fashion_classifier.monitoring.api_health import main
 
 if __name__ == "__main__":
