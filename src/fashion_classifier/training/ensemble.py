@@ -76,7 +76,7 @@ def run(config, member_dirs: list[Path], out_dir: Path, mirror: bool) -> dict:
     log.info("ensemble of %s at input %dx%d", ", ".join(c["version"] for c in cards), *size)
     val = load_split_arrays(config.path("splits_dir"), "val", config.path("dataset_dir"), size,
                             cache_dir=config.path("cache_dir"), labels=labels)
-    calibration = calibrate(tf, ensemble, val, allow_mirror=mirror)
+    calibration, _ = calibrate(tf, ensemble, val, allow_mirror=mirror)
     architecture = ("average of the logits of " + " and ".join(
         f"MobileNetV2 fine-tuned at {h}x{w}" for h, w in sizes) + " (one graph: the image is resized "
         "inside it for the smaller members; ImageNet weights from ../shared/weights) "

@@ -42,7 +42,7 @@ def main(argv=None) -> int:
                          "python -m fashion_classifier.training.train (its calibration fits Other too)")
     val = load_split_arrays(config.path("splits_dir"), "val", config.path("dataset_dir"), size,
                             cache_dir=config.path("cache_dir"), labels=labels)
-    training = dict(card["training"], **calibrate(tf, model, val))
+    training = dict(card["training"], **calibrate(tf, model, val)[0])
     new_card = save_all(model, size, config, models_dir, training, labels=labels)
     print(f"model {new_card['version']} written to {models_dir}")
     from .evaluate import evaluate_and_record

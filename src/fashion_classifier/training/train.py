@@ -112,9 +112,12 @@ def fine_tune(tf, keras, model, train, val, size, first_block, epochs, lr, seed,
     return history.history
 
 
-def calibrate(tf, model, val, allow_mirror: bool = True) -> dict:
-    """Decide mirror test-time augmentation on val accuracy, then fit and fold the temperature."""
-    from .calibration import fit_temperature
+def calibrate(tf, model, val, allow_mirror: bool = True) -> tuple[dict, np.ndarray]:
+    """Decide mirror test-time augmentation on val accuracy, then fit and fold the temperature.
+
+    Returns the facts for the card and the val probabilities as the calibrated model
+    gives them (the open-world fit reuses them instead of predicting val again)."""
+    from .calibration import average_views, fit_temperature
     from .model import fold_temperature
 
     plain = model.predict(dataset(tf, *val, 128), verbose=0)
@@ -126,8 +129,9 @@ def calibrate(tf, model, val, allow_mirror: bool = True) -> dict:
     log.info("val accuracy %.4f, with mirror averaging %.4f -> %s; temperature %.3f", acc_plain, acc_hflip,
              "mirror averaging on" if use_flip else "single view", temperature)
     fold_temperature(model, temperature)
-    return {"temperature": temperature, "test_time_augmentation": "hflip" if use_flip else "none",
-            "val_accuracy_single_view": acc_plain, "val_accuracy_hflip": acc_hflip}
+    facts = {"temperature": temperature, "test_time_augmentation": "hflip" if use_flip else "none",
+             "val_accuracy_single_view": acc_plain, "val_accuracy_hflip": acc_hflip}
+    return facts, average_views([plain, mirror] if use_flip else [plain], temperature)
 
 
 @dataclass
@@ -222,9 +226,8 @@ def run(config: Config, size: tuple[int, int], head_epochs: int, tune_epochs: in
         for key in history:
             history[key] = list(history[key]) + list(tuned.get(key, []))
 
-    calibration = calibrate(tf, model, val, allow_mirror=mirror)
-    mirrored = calibration["test_time_augmentation"] == "hflip"
-    open_world = fit_open_world(tf, model, val, val_in_scope, plan, config, mirrored) if plan.other else None
+    calibration, val_probs = calibrate(tf, model, val, allow_mirror=mirror)
+    open_world = fit_open_world(val_probs, val[1], val_in_scope, plan, config) if plan.other else None
 
     from .plots import plot_training_history
 
@@ -247,17 +250,16 @@ def run(config: Config, size: tuple[int, int], head_epochs: int, tune_epochs: in
     return export.save_all(model, size, config, out_dir, training_facts, labels=plan.labels, extra=extra)
 
 
-def fit_open_world(tf, model, val, val_in_scope: int, plan: Plan, config: Config, mirrored: bool) -> dict:
-    """The Other threshold and the target-precision auto-approve lines, fitted on val."""
+def fit_open_world(probs: np.ndarray, labels: np.ndarray, val_in_scope: int, plan: Plan,
+                   config: Config) -> dict:
+    """The Other threshold and the target-precision auto-approve lines, fitted on the calibrated
+    val probabilities (in-scope photos first, then the other types)."""
     from ..data.other import HELD_OUT_TYPES, LOOKALIKES, SAME_FAMILY, other_data_hash
     from ..model.tiers import TierPolicy
     from . import openworld
 
-    probs = model.predict(dataset(tf, *val, 128), verbose=0)
-    if mirrored:
-        probs = (probs + model.predict(dataset(tf, *val, 128, mirror=True), verbose=0)) / 2
     other = len(plan.categories)
-    p_in, y_in, p_out = probs[:val_in_scope], val[1][:val_in_scope], probs[val_in_scope:]
+    p_in, y_in, p_out = probs[:val_in_scope], labels[:val_in_scope], probs[val_in_scope:]
     threshold = openworld.fit_other_threshold(p_in, p_out, other, plan.max_val_other)
     lines = openworld.fit_auto_lines(p_in, y_in, p_out, other, plan.categories, plan.target_precision,
                                      config.auto_threshold, threshold)
