@@ -15,8 +15,10 @@
 - the same worker answers gunicorn's own errors (400, 414, 431, ...) with the API's JSON body;
 - inference threads per worker: cores / workers (at least 1) unless
   ``FASHION_INFERENCE_THREADS`` is set, so busy workers do not oversubscribe the cores;
-- ``preload_app``: the model is loaded and warmed up once in the master and
-  shared copy-on-write by the workers (fast start, little memory per worker);
+- ``preload_app``: the model file is read and checked once in the master (a broken model
+  stops the server before any worker starts); each worker builds its own LiteRT
+  interpreters after the fork (``post_fork``: their thread pool does not survive it); the
+  rest of the app is shared copy-on-write (little memory per worker);
 - Prometheus multiprocess mode so /metrics sums all workers;
 - on a graceful stop each worker writes its queued history rows first.
 """
@@ -76,3 +78,18 @@ def child_exit(server, worker):
 def on_exit(server):
     if _own_prometheus_dir:
         shutil.rmtree(_prometheus_dir, ignore_errors=True)
+
+
+def pre_fork(server, worker):
+    # the preloaded model's LiteRT interpreters do not survive a fork with their threads, and
+    # a child cannot build its own while the parent's exist: the master drops them (it never
+    # predicts); each worker builds and warms up its own before it accepts a request
+    from fashion_classifier.model.predictor import release_before_fork
+
+    release_before_fork()
+
+
+def post_fork(server, worker):
+    from fashion_classifier.model.predictor import rebuild_after_fork
+
+    rebuild_after_fork()

@@ -138,3 +138,35 @@ def test_mirror_averaging_is_the_mean_of_both_views(repo_config, shipped_predict
     flipped = Predictor(repo_config.path("model_path"), flip_info, warmup=False)
     expected = (plain.predict_arrays(x) + plain.predict_arrays(x[:, :, ::-1])) / 2
     np.testing.assert_allclose(flipped.predict_arrays(x), expected, atol=1e-6)
+
+
+def test_a_forked_child_builds_its_own_interpreters(repo_config, test_photos):
+    """gunicorn forks workers from a preloaded app: the child must not run the parent's
+    interpreters (their thread pool is gone) but its own, with the same answers."""
+    import os
+
+    from fashion_classifier.model.predictor import rebuild_after_fork, release_before_fork
+
+    predictor = Predictor.from_config(repo_config)
+    expected = predictor.predict_arrays(predictor.preprocess(test_photos[0]))[0]
+    assert rebuild_after_fork() == 0, "nothing to rebuild in the process that built them"
+    release_before_fork()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running pytest's teardown
+        try:
+            built = rebuild_after_fork()
+            again = rebuild_after_fork()
+            probs = predictor.predict_arrays(predictor.preprocess(test_photos[0]))[0]
+            os.write(write, json.dumps({"built": built, "again": again, "probs": probs.tolist()}).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        report = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    assert report["built"] >= 1 and report["again"] == 0
+    np.testing.assert_allclose(report["probs"], expected, atol=1e-6)
+    # the parent builds its own again when it next predicts
+    np.testing.assert_allclose(predictor.predict_arrays(predictor.preprocess(test_photos[0]))[0], expected,
+                               atol=1e-6)

@@ -8,10 +8,12 @@ Loaded once, warmed up, thread-safe, batch-capable. Images go through
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,17 +88,49 @@ class ModelInfo:
 
 
 class _LiteRTBackend:
-    def __init__(self, model_path: Path, threads: int):
-        from ai_edge_litert.interpreter import Interpreter
+    """LiteRT interpreters of one process: a forked child (a gunicorn worker of a preloaded
+    app) builds its own before its first call, because the interpreter's thread pool does not
+    survive a fork (a 2-thread interpreter ran single-threaded in the child). The parent must
+    drop its own before forking (``release_before_fork``): a child building an interpreter
+    while the parent's were alive at the fork hung in LiteRT."""
 
-        content = Path(model_path).read_bytes()
-        self._single = self._make(Interpreter, content, threads, 1)
-        self._batch = self._make(Interpreter, content, threads, BATCH_BUCKET)
-        self._single_lock = threading.Lock()
-        self._batch_lock = threading.Lock()
+    def __init__(self, model_path: Path, threads: int):
+        self._content = Path(model_path).read_bytes()
+        self._threads = threads
+        self._build_lock = threading.Lock()
+        self._build()
         shape = self._single[0].get_input_details()[0]["shape"]
         self.input_size = (int(shape[1]), int(shape[2]))
         self.outputs = int(self._single[0].get_output_details()[0]["shape"][-1])
+        _BACKENDS.add(self)
+
+    def _build(self) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._single = self._make(Interpreter, self._content, self._threads, 1)
+        self._batch = self._make(Interpreter, self._content, self._threads, BATCH_BUCKET)
+        self._single_lock = threading.Lock()
+        self._batch_lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def release(self) -> None:
+        """Drop this process's interpreters; the next call builds new ones."""
+        with self._build_lock:
+            self._single = self._batch = None
+            self._pid = None
+
+    def ensure_own(self) -> bool:
+        """Build this process's interpreters if they were inherited through a fork (True if built)."""
+        if self._pid == os.getpid():
+            return False
+        with self._build_lock:
+            if self._pid == os.getpid():
+                return False
+            self._build()
+            for entry, lock in ((self._single, self._single_lock), (self._batch, self._batch_lock)):
+                shape = entry[0].get_input_details()[0]["shape"]
+                self._run(entry, lock, np.full(shape, 255.0, dtype=np.float32))  # warm-up
+            return True
 
     @staticmethod
     def _make(interpreter_cls, content, threads, batch):
@@ -110,6 +144,8 @@ class _LiteRTBackend:
         return interpreter, input_index, interpreter.get_output_details()[0]["index"]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self._pid != os.getpid():
+            self.ensure_own()
         x = x.astype(np.float32, copy=False)
         out = np.empty((len(x), self.outputs), dtype=np.float32)
         whole = len(x) - len(x) % BATCH_BUCKET
@@ -127,6 +163,22 @@ class _LiteRTBackend:
             interpreter.set_tensor(input_index, x)
             interpreter.invoke()
             return interpreter.get_tensor(output_index).copy()
+
+
+_BACKENDS: weakref.WeakSet = weakref.WeakSet()  # every LiteRT backend of this process
+
+
+def release_before_fork() -> None:
+    """In the parent, before a fork (gunicorn's ``pre_fork``): drop every interpreter."""
+    for backend in list(_BACKENDS):
+        backend.release()
+    gc.collect()
+
+
+def rebuild_after_fork() -> int:
+    """In a forked child: build the interpreters of every inherited Predictor now (gunicorn's
+    ``post_fork``), so the first request does not pay for it. Returns how many were built."""
+    return sum(backend.ensure_own() for backend in list(_BACKENDS))
 
 
 class _KerasBackend:
