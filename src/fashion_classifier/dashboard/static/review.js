@@ -9,7 +9,7 @@
   const $ = (id) => document.getElementById(id);
   const reviewerInput = $("reviewer");
   const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"];
-  const OTHER_KEY = "O";
+  const OTHER_KEY = "N";  // "not ours" (an O would look like the 0 of the tenth category)
   const TIERS = { review: "manual review", check: "quick check" };
   const numbered = categories.filter((c) => c !== OTHER);
   const byKey = {};  // key -> category, fixed for the whole page
