@@ -17,6 +17,8 @@ from fashion_classifier.batch.outputs import output_paths
 from fashion_classifier.dashboard import create_app
 from fashion_classifier.dashboard.server import hash_password_line
 from fashion_classifier.data.prepare import read_split
+from fashion_classifier.review import ReviewDB, pending_items, resolve_planned
+from fashion_classifier.review import decisions as decisions_module
 
 from .history_support import clone, connect, run_script
 from .morning_support import SAME_NAME, build_morning
@@ -275,3 +277,18 @@ def test_an_old_database_takes_a_retake(nights, tmp_path):
     assert decided.status_code == 201
     assert os.path.isfile(out / "data" / "retake" / item["name"])
     app.extensions["dashboard_db"].close()
+
+
+def test_a_retake_interrupted_by_a_crash_is_finished(site):
+    _, out, _ = site
+    db = ReviewDB(out / "logs" / "execution_history.db")
+    processed, aside = out / "data" / "processed_batches", out / "data" / "retake"
+    item = pending_items(db, processed)[0]
+    aside.mkdir()
+    dest = decisions_module._free_name(db, aside, item.path)
+    decisions_module._insert(db, item, "", "retake", "Sarah", dest)  # committed; the photo not yet moved
+    assert resolve_planned(db) == 1
+    assert dest.is_file() and not item.path.exists()
+    assert item.id not in {i.id for i in pending_items(db, processed)}
+    assert [r["state"] for r in db.execute("SELECT state FROM review_decisions")] == ["done"]
+    db.close()
