@@ -261,6 +261,9 @@ def test_the_undo_list_is_the_reviewers_own_recent_undoable_decisions(site):
     day = c.get("/api/review/recent?reviewer=Sarah&hours=24").get_json()["decisions"]
     assert [x["item_id"] for x in day] == [d["id"], a["id"]]
     assert c.get("/api/review/recent").get_json()["decisions"] == [], "no name, no list"
+    for hours, used in (("nan", 12.0), ("-5", 0.0), ("1e9", 72.0)):
+        answer = c.get(f"/api/review/recent?reviewer=Sarah&hours={hours}")
+        assert answer.status_code == 200 and answer.get_json()["hours"] == used
 
 
 def test_an_old_database_takes_a_retake(nights, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from datetime import datetime
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from .pages import _days
 from .photos import jpeg
 
 bp = Blueprint("api", __name__)
+MAX_UNDO_HOURS = 72.0  # a longer undo list is an audit, not a correction
 
 
 def _ctx():
@@ -102,7 +104,8 @@ def review_recent():
     """The reviewer's own decisions of the last hours that can still be undone (newest first)."""
     _, db = _ctx()
     reviewer = g.get("user") or request.args.get("reviewer", "").strip()
-    hours = min(max(request.args.get("hours", UNDO_HOURS, type=float), 0.0), 72.0)
+    hours = request.args.get("hours", UNDO_HOURS, type=float)
+    hours = min(max(hours, 0.0), MAX_UNDO_HOURS) if math.isfinite(hours) else UNDO_HOURS
     decisions = recent_decisions(db, reviewer, hours) if reviewer else []
     return jsonify({"reviewer": reviewer, "hours": hours, "decisions": decisions})
 
