@@ -52,8 +52,8 @@ def dashboard(out: Path, **env: str):
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, str(MONITORING / "dashboard.py"), "--port", str(port), "--output-root", str(out)],
-        cwd=ROOT, env=clean_env(API_URL=f"http://127.0.0.1:{free_port()}",
-                                FASHION_DASHBOARD_REFRESH_SECONDS="3600", **env),
+        cwd=ROOT, env=clean_env(**{"API_URL": f"http://127.0.0.1:{free_port()}",
+                                   "FASHION_DASHBOARD_REFRESH_SECONDS": "3600", **env}),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -279,3 +279,19 @@ def test_a_photo_unusable_is_set_aside_for_a_retake_and_can_come_back(open_site,
     assert placed.read_bytes() == content and not aside.exists()
     assert current_id(page) == target and page.locator("#queue li").count() == total
     assert view.errors == []
+
+
+def test_the_refresh_keeps_the_earlier_runs_open_and_the_count_current(nights, browser, tmp_path):
+    out = clone(nights["out"], tmp_path / "out")
+    with dashboard(out, FASHION_DASHBOARD_REFRESH_SECONDS="1") as url:
+        view = Page(browser)
+        page = view.page
+        page.goto(url + "/")
+        page.click("#earlier-runs summary")
+        count = len(waiting(out))
+        item = waiting(out)[0]
+        Path(item["dest_path"]).unlink()  # a photo moved away by hand leaves the queue
+        link = "document.querySelector('#morning-review a')"
+        wait_until(page, f"{link}.innerText.startsWith('{count - 1} photos')")
+        assert page.locator("#earlier-runs").get_attribute("open") is not None, "still open after the refresh"
+        assert view.errors == []
