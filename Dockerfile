@@ -44,7 +44,7 @@ COPY run_batch_processing.sh ./
 COPY deploy/ deploy/
 # The code belongs to root; uid 10001 writes only its folders (volumes in docker-compose.yml,
 # whose host folders must belong to 10001:10001 too: deploy/compose-setup.sh).
-RUN mkdir -p data/incoming data/processed_batches data/failed data/corrections \
+RUN mkdir -p data/incoming data/processed_batches data/failed data/corrections data/retake \
         results/batch_results results/reports logs exports \
     && chown -R 10001:10001 data results logs exports
 USER 10001:10001

@@ -16,7 +16,7 @@ if [ "$(id -u)" != 0 ]; then
     echo "compose-setup: run as root (sudo $0): the folders must belong to uid $APP_UID" >&2
     exit 1
 fi
-for folder in data/incoming data/processed_batches data/failed data/corrections \
+for folder in data/incoming data/processed_batches data/failed data/corrections data/retake \
               results/batch_results results/reports logs exports; do
     mkdir -p "$folder"
 done

@@ -63,7 +63,7 @@ _PATH_FIELDS = {
     "labels_path", "model_card_path", "incoming_dir", "processed_dir", "failed_dir",
     "results_dir", "batch_results_dir", "reports_dir", "visualizations_dir", "logs_dir",
     "history_db", "locations_file", "api_keys_file", "internal_key_file",
-    "monitoring_state_dir", "exports_dir", "category_codes_file", "corrections_dir", "dashboard_users_file",
+    "monitoring_state_dir", "exports_dir", "category_codes_file", "corrections_dir", "retake_dir", "dashboard_users_file",
 }
 
 
@@ -200,6 +200,7 @@ class Config:
     exports_dir: Path = Path("exports")  # inventory exports
     category_codes_file: Path = Path("config/category_codes.json")  # category -> inventory code for the inventory export
     corrections_dir: Path = Path("data/corrections")  # the review queue's labelled corrections for retraining
+    retake_dir: Path = Path("data/retake")  # photos a clerk marked unusable in the review queue: take them again
     dashboard_host: str = "127.0.0.1"  # dashboard listen address
     dashboard_port: int = 8050  # dashboard port
     dashboard_refresh_seconds: int = 30  # how often the dashboard page refreshes itself

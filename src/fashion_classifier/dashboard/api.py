@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from datetime import datetime
 from pathlib import Path
 
@@ -12,13 +13,25 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request, 
 from ..labels import category_names
 from ..monitoring.history_report import csv_table
 from ..monitoring.queries import History
-from ..review import ReviewError, decide, export_corrections, pending_items, queue_counts, undo_decision
+from ..review import (
+    ReviewError,
+    decide,
+    export_corrections,
+    pending_items,
+    queue_counts,
+    recent_decisions,
+    retake,
+    undo_decision,
+)
+from ..review.decisions import RETAKE
 from ..review.queue import CURRENT_PATH, in_processed
+from ..review.recent import UNDO_HOURS
 from .data import as_json, first_day, overview
 from .pages import _days
 from .photos import jpeg
 
 bp = Blueprint("api", __name__)
+MAX_UNDO_HOURS = 72.0  # a longer undo list is an audit, not a correction
 
 
 def _ctx():
@@ -46,8 +59,11 @@ def review_decide(item_id: int):
     body = request.get_json(silent=True) or {}
     reviewer = g.get("user") or body.get("reviewer", "")  # a logged-in clerk cannot be someone else
     try:
-        decision = decide(db, config.path("processed_dir"), item_id, str(body.get("category", "")), reviewer,
-                          category_names(config))
+        if body.get("action") == RETAKE:  # photo unusable: no category, it goes to the retake folder
+            decision = retake(db, config.path("processed_dir"), config.path("retake_dir"), item_id, reviewer)
+        else:
+            decision = decide(db, config.path("processed_dir"), item_id, str(body.get("category", "")),
+                              reviewer, category_names(config))
     except ReviewError as exc:
         return jsonify({"error": str(exc)}), exc.status
     current_app.logger.info("review: %s %s %s -> %s", decision.reviewer, decision.action,
@@ -71,7 +87,8 @@ def review_undo(item_id: int):
             if rows and rows[0]["batch_file_id"] != item_id:
                 return jsonify({"error": f"decision {decision_id} is not about photo {item_id}"}), 404
         undo = undo_decision(db, config.path("processed_dir"), reviewer, decision_id=decision_id,
-                             item_id=None if decision_id is not None else item_id)
+                             item_id=None if decision_id is not None else item_id,
+                             retake_dir=config.path("retake_dir"))
     except ReviewError as exc:
         return jsonify({"error": str(exc)}), exc.status
     current_app.logger.info("review: %s undid decision %s (%s)", undo.undone_by, undo.decision_id,
@@ -80,6 +97,17 @@ def review_undo(item_id: int):
     item = next((i for i in pending_items(db, folder) if i.id == item_id), None)
     return jsonify({"undo": undo.as_json(), "item": item.as_json() if item else None,
                     "counts": queue_counts(db, folder)}), 200
+
+
+@bp.get("/api/review/recent")
+def review_recent():
+    """The reviewer's own decisions of the last hours that can still be undone (newest first)."""
+    _, db = _ctx()
+    reviewer = g.get("user") or request.args.get("reviewer", "").strip()
+    hours = request.args.get("hours", UNDO_HOURS, type=float)
+    hours = min(max(hours, 0.0), MAX_UNDO_HOURS) if math.isfinite(hours) else UNDO_HOURS
+    decisions = recent_decisions(db, reviewer, hours) if reviewer else []
+    return jsonify({"reviewer": reviewer, "hours": hours, "decisions": decisions})
 
 
 @bp.get("/review/photo/<int:item_id>")

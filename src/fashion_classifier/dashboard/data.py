@@ -11,6 +11,7 @@ from ..monitoring.activity import Classification, ErrorGroup, error_groups, rece
 from ..monitoring.api_health import Probe, probe
 from ..monitoring.queries import History, Run, daily, totals
 from ..review import queue_counts
+from .morning import Morning, morning
 
 PROBE_TIMEOUT = 2.0  # the page must not hang on a dead API
 RANGES = (7, 30, 90)
@@ -38,6 +39,13 @@ class Overview:
     errors_since: str
     model_in_service: str = ""
     model_events: list[dict] = field(default_factory=list)  # promotions and rollbacks, newest first
+    morning: Morning | None = None  # the first screen: to review, pick lists, the night's reports
+
+    @property
+    def shown_run(self) -> Run | None:
+        """The run the "last night" panels describe: the last one with photos, else the last one."""
+        night = self.morning.last_photos if self.morning else None
+        return night.run if night else self.last_run
 
     @property
     def uptime(self) -> float | None:
@@ -62,6 +70,7 @@ def overview(config: Config, db: HistoryDB, days: int, now: datetime | None = No
     runs = history.runs_between(first.isoformat(), "9999")
     week_start = (now - timedelta(days=7)).isoformat(timespec="seconds")
     day_ago = (now - timedelta(hours=RECENT_HOURS)).isoformat(timespec="seconds")
+    queue = queue_counts(db, config.path("processed_dir"))
     return Overview(
         now=now, days=days,
         api=probe(config.api_url, "/health", min(PROBE_TIMEOUT, config.health_check_timeout_seconds)),
@@ -69,7 +78,7 @@ def overview(config: Config, db: HistoryDB, days: int, now: datetime | None = No
         checks=history.health_checks(day_ago), last_run=history.last_run(), runs=runs, period=totals(runs),
         week=totals([r for r in runs if r.timestamp.isoformat() >= week_start]),
         daily=daily(runs, first, now.date()), alerts=history.recent_alerts(10),
-        queue=queue_counts(db, config.path("processed_dir")),
+        queue=queue, morning=morning(config, db, queue["waiting"]),
         recent=recent_classifications(db, RECENT_PREDICTIONS), errors=error_groups(db, day_ago),
         errors_since=day_ago, model_in_service=_in_service(config), model_events=db.model_events(10))
 
@@ -99,6 +108,7 @@ def as_json(o: Overview) -> dict:
         "daily": [{"date": d.isoformat(), **_plain(t)} for d, t in o.daily],
         "alerts": [{k: a[k] for k in ("timestamp", "severity", "subject", "source")} for a in o.alerts],
         "review_queue": o.queue,
+        "morning": o.morning.as_json() if o.morning else None,
         "model": {"in_service": o.model_in_service,
                   "events": [{k: e[k] for k in ("timestamp", "action", "actor", "from_version", "to_version",
                                                 "forced")} for e in o.model_events]},

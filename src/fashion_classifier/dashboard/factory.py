@@ -22,7 +22,7 @@ from flask import Flask, jsonify
 from ..config import Config
 from ..monitoring.common import ago, duration, percent, thousands
 from ..review import ReviewDB, resolve_planned
-from . import api, auth, pages
+from . import api, auth, downloads, pages
 
 log = logging.getLogger(__name__)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -48,7 +48,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.before_request(auth.guard)
     app.before_request(auth.same_origin)
     app.after_request(_headers)
-    for blueprint in (auth.bp, pages.bp, api.bp):
+    for blueprint in (auth.bp, pages.bp, api.bp, downloads.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(404, lambda e: _error(e, 404))
     app.jinja_env.globals.update(ago=ago, duration=duration, percent=percent, thousands=thousands)

@@ -69,18 +69,20 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def _last_categories(o: Overview) -> str:
-    if o.last_run is None or not o.last_run.categories:
+    run = o.shown_run
+    if run is None or not run.categories:
         return svg.empty("last_categories", "No classified images in the last run.")
-    return _named(category_bars(dict(o.last_run.categories.most_common()), width=520), "last_categories")
+    return _named(category_bars(dict(run.categories.most_common()), width=520), "last_categories")
 
 
 def _last_confidence(o: Overview, config: Config) -> str:
-    if o.last_run is None or not o.last_run.tiers:
+    run = o.shown_run
+    if run is None or not run.tiers:
         return svg.empty("last_confidence", "No classified images in the last run.")
     auto, check = config.auto_threshold, config.check_threshold  # the spec's 85 % and 70 % by default
     names = {"auto": f"High ≥{auto:.0%}", "check": f"Medium {100 * check:.0f}-{auto:.0%}",
              "review": f"Low <{check:.0%}"}
-    counts = {names[k]: o.last_run.tiers[k] for k in TIER_KEYS}
+    counts = {names[k]: run.tiers[k] for k in TIER_KEYS}
     return _named(category_bars(counts, width=520), "last_confidence")
 
 

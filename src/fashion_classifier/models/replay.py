@@ -13,7 +13,7 @@ from ..review.queue import CURRENT_PATH
 _PHOTOS = f"""
     SELECT f.id, f.run_id, f.category, {CURRENT_PATH} AS current_path,
            (SELECT d.new_category FROM review_decisions d WHERE d.batch_file_id = f.id AND d.state = 'done'
-            AND d.undo_state IS NOT 'done') AS clerk
+            AND d.undo_state IS NOT 'done' AND d.action != 'retake') AS clerk  -- a retake has no label
     FROM batch_files f
     WHERE f.status = 'success' AND f.state = 'done'
       AND f.run_id IN (SELECT DISTINCT run_id FROM batch_files ORDER BY run_id DESC LIMIT ?)

@@ -17,7 +17,8 @@ from ..history import HistoryDB
 
 # settings that move with --output-root (the batch's option of the same name, plus ours)
 OUTPUT_FIELDS = ("processed_dir", "failed_dir", "results_dir", "batch_results_dir", "reports_dir",
-                 "logs_dir", "history_db", "monitoring_state_dir", "exports_dir", "corrections_dir")
+                 "logs_dir", "history_db", "monitoring_state_dir", "exports_dir", "corrections_dir",
+                 "retake_dir")
 
 
 EXIT_CRITICAL = 2

@@ -7,6 +7,8 @@ when, old and new category) *before* a corrected photo moves to its new
 folder, with the batch's own no-overwrite move, so a crash at any point is
 finished by ``resolve_planned``. ``undo_decision`` takes a decision back (the
 photo returns to its old folder, same protocol; the row stays, marked undone).
+``retake`` sets aside a photo nobody can judge (it moves to ``data/retake/``:
+take it again); ``recent_decisions`` lists a clerk's own undoable decisions.
 ``export_corrections`` writes the human labels
 as a training split (``id,path,label,sha256,group``).
 """
@@ -24,9 +26,11 @@ from .decisions import (
 )
 from .export import ExportResult, export_corrections
 from .queue import REVIEW_TIERS, ReviewItem, get_item, pending_items, queue_counts
+from .recent import recent_decisions
+from .retake import retake
 from .undo import CannotUndo, DecisionNotFound, Undo, undo_decision
 
 __all__ = ["AlreadyDecided", "CannotUndo", "Decision", "DecisionNotFound", "ExportResult", "InvalidCategory",
            "MoveFailed", "NotInQueue", "REVIEW_TIERS", "ReviewDB", "ReviewError", "ReviewItem", "Undo",
-           "decide", "export_corrections", "get_item", "pending_items", "queue_counts", "resolve_planned",
-           "undo_decision"]
+           "decide", "export_corrections", "get_item", "pending_items", "queue_counts", "recent_decisions",
+           "resolve_planned", "retake", "undo_decision"]

@@ -23,6 +23,8 @@ from ..labels import DEFAULT_CATEGORIES, folder_names
 from .queue import get_item, in_processed
 
 CONFIRMED, CORRECTED = "confirmed", "corrected"
+RETAKE = "retake"  # photo unusable: no category, the photo goes to the retake folder (review.retake)
+LABELS = (CONFIRMED, CORRECTED)  # the actions that give a photo a category a clerk vouches for
 PLANNED, DONE, MISSING = "planned", "done", "missing"
 MAX_NAMES = 1000
 STANDING = "undo_state IS NOT 'done'"  # a decision not (completely) undone: the photo is decided
@@ -114,7 +116,7 @@ def _why_not(db: HistoryDB, item_id: int) -> ReviewError:
     if rows:
         r = rows[0]
         return AlreadyDecided(f"already reviewed by {r['reviewer']} at {r['decided_at']}"
-                              f" ({r['new_category']})")
+                              f" ({r['new_category'] or 'photo unusable, retake'})")
     return NotInQueue(f"photo {item_id} is not waiting for review")
 
 

@@ -10,7 +10,8 @@ training tools read it like a split::
 Photos are copied to ``<dir>/images/<sha256 prefix><ext>`` (they outlive the
 30-day retention of ``processed_batches``). A photo reviewed twice (the same
 content in two runs) appears once, with its latest label. An undone decision
-(even one whose undo is still in progress) is not exported.
+(even one whose undo is still in progress) is not exported, nor a photo marked
+unusable ("retake": it has no label).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from ..batch.outputs.atomic import atomic_path
 from ..history import HistoryDB
+from .decisions import LABELS
 
 COLUMNS = ("id", "path", "label", "sha256", "group")
 ID_LENGTH = 16
@@ -38,7 +40,9 @@ class ExportResult:
 
 
 def export_corrections(db: HistoryDB, out_dir: Path, corrected_only: bool = False) -> ExportResult:
-    sql = "SELECT * FROM review_decisions WHERE state = 'done' AND undo_state IS NULL"  # not undone
+    # not undone, and a label (a retake says "nobody can tell from this photo": no label to learn)
+    sql = ("SELECT * FROM review_decisions WHERE state = 'done' AND undo_state IS NULL"
+           f" AND action IN ({', '.join(repr(a) for a in LABELS)})")
     if corrected_only:
         sql += " AND action = 'corrected'"
     latest: dict[str, dict] = {}

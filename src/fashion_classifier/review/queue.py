@@ -98,4 +98,4 @@ def queue_counts(db: HistoryDB, processed_dir: Path) -> dict:
         " GROUP BY action")}
     return {"waiting": len(waiting), "manual_review": sum(i.tier == REVIEW for i in waiting),
             "quick_check": sum(i.tier == CHECK for i in waiting), "confirmed": done.get("confirmed", 0),
-            "corrected": done.get("corrected", 0)}
+            "corrected": done.get("corrected", 0), "retake": done.get("retake", 0)}

@@ -6,7 +6,8 @@ its old category folder with the decision's own protocol: the undo is
 committed "planned" with its destination before the file moves, then marked
 "done"; ``resolve_planned`` finishes an undo a crash interrupted. The move is
 the batch's ``place`` (never replaces a file): if the old name was taken
-meanwhile, the photo gets the next free ``_2``, ``_3``... name. A
+meanwhile, the photo gets the next free ``_2``, ``_3``... name. A retake's
+undo brings the photo back from the retake folder the same way. A
 confirmation's undo moves nothing. Refused: an unknown decision (404), one
 already undone (409), one whose photo is no longer where the decision put it
 (409, nothing moves).
@@ -26,6 +27,7 @@ from .decisions import (
     IN_PLACE,
     MISSING,
     PLANNED,
+    RETAKE,
     MoveFailed,
     ReviewError,
     _free_name,
@@ -35,6 +37,7 @@ from .decisions import (
     place_under_free_name,
 )
 from .queue import in_processed
+from .retake import in_retake
 
 
 class DecisionNotFound(ReviewError):
@@ -61,8 +64,10 @@ class Undo:
 
 
 def undo_decision(db: HistoryDB, processed_dir: Path, reviewer: str, *, decision_id: int | None = None,
-                  item_id: int | None = None) -> Undo:
-    """Undo one decision (by its id), or the standing decision on a photo (by the photo's item id)."""
+                  item_id: int | None = None, retake_dir: Path | None = None) -> Undo:
+    """Undo one decision (by its id), or the standing decision on a photo (by the photo's item id).
+
+    ``retake_dir``: where retake decisions put photos (default: ``retake`` beside ``processed_dir``)."""
     reviewer = clean_reviewer(reviewer)
     row = _find(db, decision_id, item_id)
     if row["undo_state"] is not None:
@@ -73,7 +78,8 @@ def undo_decision(db: HistoryDB, processed_dir: Path, reviewer: str, *, decision
     if row["state"] != DONE:
         raise CannotUndo(f"{row['filename']}: the decision is still being carried out; try again")
     here = Path(row["new_path"])
-    if not in_processed(here, processed_dir) or (row["content_hash"] and _hash(here) != row["content_hash"]):
+    if not _where_decided(row, here, processed_dir, retake_dir) or (
+            row["content_hash"] and _hash(here) != row["content_hash"]):
         raise CannotUndo(f"{row['filename']} is no longer at {here.parent.name}/{here.name}, where the"
                          " decision put it; nothing was moved")
     if row["action"] == CONFIRMED:
@@ -84,6 +90,12 @@ def undo_decision(db: HistoryDB, processed_dir: Path, reviewer: str, *, decision
     stamp = _claim(db, row, reviewer, dest, PLANNED)
     final = _move_back(db, row["id"], here, dest, row["content_hash"], old)
     return Undo(row["id"], row["batch_file_id"], row["action"], reviewer, stamp, str(final))
+
+
+def _where_decided(row, here: Path, processed_dir: Path, retake_dir: Path | None) -> bool:
+    if row["action"] == RETAKE:
+        return in_retake(here, retake_dir or processed_dir.parent / "retake")
+    return in_processed(here, processed_dir)
 
 
 def _find(db: HistoryDB, decision_id: int | None, item_id: int | None):

@@ -1,4 +1,4 @@
-// Refreshes the dashboard's overview (server-rendered HTML) every N seconds; no other behaviour.
+// Refreshes the dashboard's overview (server-rendered HTML) every N seconds, keeping open lists open.
 (function () {
   "use strict";
   const box = document.getElementById("overview");
@@ -16,7 +16,9 @@
         return;
       }
       if (!response.ok) throw new Error("HTTP " + response.status);
+      const open = Array.from(box.querySelectorAll("details[open][id]"), (d) => d.id);
       box.innerHTML = await response.text();  // rendered and escaped by the server
+      open.forEach((id) => { const d = document.getElementById(id); if (d) d.open = true; });  // as the clerk left them
       document.body.classList.remove("offline");
       box.dataset.refreshes = String(++count);
     } catch (error) {
