@@ -108,6 +108,10 @@ def _needs_a_look(rows: list[ResultRow], max_thumbnails: int, queue_url: str) ->
             f"certain first, as in the review queue. Decide them before shelving.{link}</p>")
     if not rows:
         return head + '<p class="muted">Nothing is waiting for a look.</p>'
+    others = sum(r.model_category == OTHER for r in rows)
+    if others:
+        head += (f"<p>Not one of our categories ({others}): the model judged these none of ours; they are "
+                 f"in the {OTHER} folder. Confirm \"not ours\" or pick the right category.</p>")
     return head + _photo_table(rows, max_thumbnails)
 
 
