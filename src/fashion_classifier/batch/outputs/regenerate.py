@@ -9,8 +9,9 @@ Crash safety: each file is written to a temporary name, fsynced and renamed
 (``atomic.py``), so a reader sees the old whole file or the new whole one. Before the
 first file a "stale" marker is written beside them and removed after the last: a
 regeneration that dies in between leaves the marker, and the next regeneration (any
-decision's, or ``--stale`` on the command line) redoes that run. A lock file keeps two
-dashboard workers from interleaving the same run's files.
+decision's, or ``--stale`` on the command line) redoes that run. One lock file keeps two
+dashboard workers from interleaving their rewrites (each reads the database inside it, so
+the last rename is always the newest state).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _regenerate(config: Config, db: HistoryDB, run_id: str) -> bool:
     if old is None:
         marker.unlink(missing_ok=True)  # nothing to follow: the batch writes them when the run ends
         return False
-    with _run_lock(paths["summary"].with_name(f".reports_{run_id}.lock")):
+    with _run_lock(paths["summary"].with_name(".reports.lock")):
         _touch_durably(marker)
         results = run_results(config, db, run_id, old)
         summary = _summary(results, db, run_id, old)
