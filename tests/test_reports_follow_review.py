@@ -118,6 +118,7 @@ def test_not_ours_then_undo_puts_the_reports_back(night):
     decide(db, processed, item.id, "Other", "Sarah")
     row = rows_by_name(out)[item.filename]
     assert (row["category"], row["folder"], row["corrected_category"]) == ("Other", "Other", "Other")
+    assert row["review"] == "not one of ours" and row["reviewed_by"] == "Sarah"
 
     undo_decision(db, processed, "Sarah", item_id=item.id)
     row = rows_by_name(out)[item.filename]
@@ -196,3 +197,31 @@ def test_next_nights_duplicate_and_the_history_use_the_corrected_category(night)
     in_csv = [r for name, r in rows_by_name(out).items() if r["status"] == "success" and name != "again.jpg"]
     assert first_run.categories[new] == sum(r["category"] == new for r in in_csv)
     assert first_run.categories[item.category] == sum(r["category"] == item.category for r in in_csv)
+
+
+def test_any_other_action_is_shown_in_words_and_a_photo_without_category_on_no_shelf(night):
+    """A decision recorded as the review's "photo unusable, retake" is (no category, photo moved to
+    data/retake/): the reports name the action and count the photo in no category."""
+    from fashion_classifier.batch.outputs.regenerate import regenerate_run_reports
+    from fashion_classifier.config import Config
+
+    out, db, processed = night["out"], night["db"], night["processed"]
+    item = pending_items(db, processed)[0]
+    retake = out / "data" / "retake" / item.path.name
+    retake.parent.mkdir(parents=True)
+    item.path.rename(retake)
+    db.execute("INSERT INTO review_decisions (batch_file_id, run_id, filename, content_hash, tier,"
+               " confidence, old_category, new_category, action, reviewer, decided_at, old_path, new_path,"
+               " state) VALUES (?, ?, ?, ?, ?, ?, ?, '', 'retake', 'Sarah', '2026-12-02T08:00:00', ?, ?,"
+               " 'done')", (item.id, item.run_id, item.filename, item.content_hash, item.tier,
+                            item.confidence, item.category, str(item.path), str(retake)))
+    before = summary(out)["categories"]
+    assert regenerate_run_reports(Config(root=out), item.run_id) == [item.run_id]
+    row = rows_by_name(out)[item.filename]
+    assert (row["category"], row["folder"], row["review"]) == ("", "retake", "photo unusable: take it again")
+    assert row["destination"] == f"data/retake/{item.path.name}" and row["model_category"] == item.category
+    after = summary(out)["categories"]
+    assert "" not in after and after.get(item.category, 0) == before[item.category] - 1
+    picks = html(out).split("<h2>Pick lists</h2>", 1)[1]
+    assert item.filename not in picks, "a photo to take again is on no shelf"
+    assert "photo unusable: take it again" in html(out).split('id="reviewed"', 1)[1]

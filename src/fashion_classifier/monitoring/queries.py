@@ -104,10 +104,11 @@ class History:
                     f" WHERE f.status = 'success' AND f.run_id IN ({marks})"
                     " GROUP BY f.run_id, 2, f.tier", part):
                 run = by_id[row["run_id"]]
-                run.categories[row["category"]] += row["n"]
                 run.tiers[row["tier"]] += row["n"]
                 run.confidence_sum += row["conf"] or 0.0
-                run.category_confidence[row["category"]] += row["conf"] or 0.0
+                if row["category"]:  # "" : set aside by the review (a retake), in no category
+                    run.categories[row["category"]] += row["n"]
+                    run.category_confidence[row["category"]] += row["conf"] or 0.0
         return runs
 
     # --- alerts and API -------------------------------------------------------------

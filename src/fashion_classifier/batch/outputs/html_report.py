@@ -190,7 +190,8 @@ def _kept(rows: list[ResultRow]) -> str:
 def _pick_lists(results: RunResults, locations: dict[str, str]) -> str:
     by_category: dict[str, list[ResultRow]] = defaultdict(list)
     for row in results.successes:
-        by_category[row.category].append(row)
+        if row.category:  # a photo the review set aside (retake) goes on no shelf
+            by_category[row.category].append(row)
     parts = ["<h2>Pick lists</h2>"]
     if not by_category:
         parts.append('<p class="muted">No items to shelve.</p>')

@@ -20,7 +20,7 @@ CSV_COLUMNS = ("filename", "category", "confidence", "status", "timestamp", "tie
                "error_code", "error_detail")
 # a decision's action in plain words (an action without an entry is shown as its name)
 ACTION_WORDS = {"confirmed": "confirmed", "corrected": "category corrected",
-                "retake": "photo unusable: retake it", "unusable": "photo unusable: retake it"}
+                "retake": "photo unusable: take it again"}
 _DIGITS = re.compile(r"(\d+)")
 CONFIDENCE_KEYS = ("high_confidence_>85%", "medium_confidence_70-85%", "low_confidence_<70%")
 
@@ -60,6 +60,8 @@ class ResultRow:
     @property
     def review_words(self) -> str:
         action = self.review_action
+        if action == "corrected" and self.review_category == OTHER:
+            return "not one of ours"
         return ACTION_WORDS.get(action, action.replace("_", " ")) if action else ""
 
     @property
@@ -90,7 +92,8 @@ class RunResults:
     categories: Counter = field(default_factory=Counter)
 
     def __post_init__(self):
-        self.categories = Counter(r.category for r in self.successes)
+        # a photo set aside by the review (a retake: no category) is on no shelf and in no count
+        self.categories = Counter(r.category for r in self.successes if r.category)
 
     @property
     def successes(self) -> list[ResultRow]:
@@ -173,7 +176,7 @@ def _row(f: dict, base: Path) -> ResultRow:
     dest = (f.get("current_path") or f.get("dest_path")) if f.get("state") == "done" else None
     return ResultRow(
         filename=f["rel_name"],
-        category=(f.get("current_category") or f.get("category") or "") if success else "",
+        category=_current_category(f) if success else "",
         confidence=float(f.get("confidence") or 0.0) if success else 0.0,
         status=status,
         timestamp=f.get("finished_at") or f.get("classified_at") or "",
@@ -197,6 +200,12 @@ def _row(f: dict, base: Path) -> ResultRow:
         reviewed_at=f.get("reviewed_at") or "",
         seq=int(f.get("seq") or 0),
     )
+
+
+def _current_category(f: dict) -> str:
+    """The clerk's category when a decision stands ("" for a photo set aside: a retake), else the model's."""
+    current = f.get("current_category")
+    return current if current is not None else (f.get("category") or "")
 
 
 def output_paths(results_dir: Path, logs_dir: Path, run_id: str) -> dict[str, Path]:
