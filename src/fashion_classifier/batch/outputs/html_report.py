@@ -124,7 +124,7 @@ def _photo_table(rows: list[ResultRow], max_thumbnails: int) -> str:
         lines.append(f'<tr class="review"><td>{_image(uri_of.get(row.dest_abs))}</td>'
                      f"<td>{escape(row.filename)}</td><td>{escape(why)}</td>"
                      f"<td>{escape(row.model_category)}</td><td class=num>{row.confidence:.1%}</td>"
-                     f"<td>{escape(row.top2_category)}</td><td>{escape(row.shelf)}</td></tr>")
+                     f"<td>{escape(row.top2_category)}</td><td>{escape(_shelf(row))}</td></tr>")
     lines.append("</table>")
     if len(rows) > max_thumbnails:
         lines.append(f'<p class="muted">Pictures shown for the first {max_thumbnails}.</p>')
@@ -151,8 +151,14 @@ def _reviewed(rows: list[ResultRow]) -> str:
         lines.append(f"<tr><td>{escape(row.filename)}</td><td>{escape(row.review_words)}</td>"
                      f"<td>{escape(row.model_category)}</td><td>{escape(row.category)}</td>"
                      f"<td>{escape(row.reviewer)}</td><td>{escape(row.reviewed_at)}</td>"
-                     f"<td>{escape(row.shelf)}</td></tr>")
+                     f"<td>{escape(_shelf(row))}</td></tr>")
     return "".join(lines) + "</table>"
+
+
+def _shelf(row: ResultRow) -> str:
+    """The folder, and the file's name there when it differs (a name taken: ``_2``)."""
+    name = Path(row.dest_abs).name
+    return row.shelf + (f" (as {name})" if name != Path(row.filename).name else "")
 
 
 def _failures(rows: list[ResultRow], max_thumbnails: int) -> str:
@@ -166,7 +172,8 @@ def _failures(rows: list[ResultRow], max_thumbnails: int) -> str:
     for row in rows:
         reason = reason_for(row.error_code, row.status)
         what = row.error.removesuffix(reason.advice).strip() or reason.what
-        where = f"{row.shelf} folder" if row.shelf else "still in the incoming folder"
+        where = _shelf(row).replace(row.shelf, f"{row.shelf} folder", 1) if row.shelf \
+            else "still in the incoming folder"
         lines.append(f'<tr class="error"><td>{_image(uri_of.get(row.dest_abs))}</td>'
                      f"<td>{escape(row.filename)}</td><td>{escape(what)}</td>"
                      f"<td>{escape(reason.advice)}</td><td>{escape(where)}</td></tr>")
@@ -203,7 +210,7 @@ def _pick_lists(results: RunResults, locations: dict[str, str]) -> str:
         for row in rows:
             css = ' class="review"' if row.tier == REVIEW else ""
             parts.append(f"<tr{css}><td class=box>☐</td><td>{escape(row.filename)}</td>"
-                         f"<td>{escape(row.shelf)}</td><td>{escape(row.tier_title)}</td>"
+                         f"<td>{escape(_shelf(row))}</td><td>{escape(row.tier_title)}</td>"
                          f"<td class=num>{row.confidence:.1%}</td></tr>")
         parts.append("</table></div>")
     return "".join(parts)
