@@ -1,6 +1,7 @@
 """Reports follow the review: after a clerk's confirm, correction, "not ours" or undo, the run's
-CSV, XLSX, JSON summary and HTML say where the photo is now and who decided; a regeneration
-killed half-way is redone; the duplicate message and the history use the corrected category.
+CSV, XLSX, JSON summary and HTML say where the photo is now and who decided (rewritten in the
+background: the tests wait for it); a regeneration killed half-way is redone; the duplicate
+message and the history use the corrected category.
 
 A real --local batch (subprocess) on real dataset photos, the real review functions on the
 real history database, files read back as a clerk's programs would.
@@ -20,9 +21,25 @@ from batch_support import RESULTS, ROOT, bad_inputs, clean_env, copy_photos, run
 from openpyxl import load_workbook
 
 from fashion_classifier.monitoring.queries import History
-from fashion_classifier.review import ReviewDB, decide, pending_items, undo_decision
+from fashion_classifier.review import ReviewDB, pending_items
+from fashion_classifier.review import decide as decide_now
+from fashion_classifier.review import undo_decision as undo_now
+from fashion_classifier.review.reports import reports_settled
 
 RESULT_CSV = "batch_results_*.csv"
+
+
+def decide(*args, **kwargs):
+    """A decision, then the wait for the background rewrite it queued."""
+    decision = decide_now(*args, **kwargs)
+    assert reports_settled(60), "the reports were not rewritten within a minute"
+    return decision
+
+
+def undo_decision(*args, **kwargs):
+    undo = undo_now(*args, **kwargs)
+    assert reports_settled(60)
+    return undo
 
 
 @pytest.fixture(autouse=True)
@@ -225,3 +242,19 @@ def test_any_other_action_is_shown_in_words_and_a_photo_without_category_on_no_s
     picks = html(out).split("<h2>Pick lists</h2>", 1)[1]
     assert item.filename not in picks, "a photo to take again is on no shelf"
     assert "photo unusable: take it again" in html(out).split('id="reviewed"', 1)[1]
+
+
+def test_a_failing_rewrite_never_fails_the_decision_and_is_redone(night, caplog):
+    out, db, processed = night["out"], night["db"], night["processed"]
+    first, second = pending_items(db, processed)[:2]
+    xlsx = next((out / RESULTS).glob("*.xlsx"))
+    xlsx.unlink()
+    xlsx.mkdir()  # the spreadsheet cannot be replaced: the rewrite fails half-way
+    decision = decide(db, processed, first.id, "Other", "Sarah")
+    assert decision.new_category == "Other" and Path(decision.new_path).is_file(), "the decision stands"
+    assert "could not be brought up to date" in caplog.text
+    assert list((out / RESULTS).glob(".reports_stale_*")), "marked for the next rewrite"
+    xlsx.rmdir()
+    decide(db, processed, second.id, second.category, "Sarah")
+    assert xlsx_rows(out)[first.filename]["Category"] == "Other"
+    assert not list((out / RESULTS).glob(".reports_stale_*"))

@@ -53,6 +53,13 @@ def regenerate_run_reports(config: Config, run_id: str, db: HistoryDB | None = N
     return done
 
 
+def mark_stale(config: Config, run_id: str) -> None:
+    """Say durably that ``run_id``'s reports are behind the review (removed by the rewrite)."""
+    folder = config.path("batch_results_dir")
+    if folder.is_dir():
+        _touch_durably(folder / (STALE_PREFIX + run_id))
+
+
 def stale_runs(config: Config) -> list[str]:
     folder = config.path("batch_results_dir")
     if not folder.is_dir():
