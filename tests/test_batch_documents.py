@@ -78,7 +78,7 @@ def test_nightly_run_leaves_documents_and_fails_only_the_fake_photo(tmp_path):
     rows = {r["filename"]: r for r in csv_rows(out)}
     assert set(rows) == set(photos) | {"not_an_image.jpg"}, "documents have no result row"
     fake = rows["not_an_image.jpg"]
-    assert fake["status"] == "error" and "not an image in a supported format" in fake["error"]
+    assert fake["status"] == "error" and "not an image in a supported format" in fake["error_detail"]
     assert (out / FAILED / "not_an_image.jpg").is_file()
     assert all((out / rows[p]["destination"]).parent.parent == out / PROCESSED for p in photos)
     summary = json.loads(next((out / "results" / "batch_results").glob("summary_*.json")).read_text())

@@ -54,7 +54,7 @@ def test_a_corrupt_heif_fails_alone_in_process(tmp_path):
     result = run_batch(incoming, out, "--local", "--no-alerts")
     assert result.returncode == 0, result.stderr
     rows = {r["filename"]: r for r in check_exactly_once(inputs, incoming, out)}
-    assert rows["poison.heic"]["status"] == "error" and "corrupt" in rows["poison.heic"]["error"]
+    assert rows["poison.heic"]["status"] == "error" and "corrupt" in rows["poison.heic"]["error_detail"]
     assert sum(r["status"] == "success" for r in rows.values()) == 6
 
 
@@ -233,8 +233,9 @@ def test_a_full_disk_mid_copy_leaves_no_partial_files_and_loses_nothing(tmp_path
     assert placed | still_here == set(inputs.values()) and not placed & still_here, "lost or duplicated"
     assert placed and still_here, "the disk should have taken some photos and refused the others"
     rows = csv_rows(out)
-    refused = [r for r in rows if "left in place" in r["error"]]
-    assert len(refused) == len(still_here) and all("No space left" in r["error"] for r in refused), refused
+    refused = [r for r in rows if "left in place" in r["error_detail"]]
+    assert len(refused) == len(still_here), refused
+    assert all("No space left" in r["error_detail"] for r in refused), refused
 
 
 def test_partial_files_a_killed_copy_left_are_removed_by_the_next_run(tmp_path):

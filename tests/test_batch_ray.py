@@ -304,10 +304,15 @@ def test_engine_outcomes_match_the_local_chunk_code(ray_instance, tmp_config, tm
         if w.result["status"] == "success":
             assert math.isclose(g.result["confidence"], w.result["confidence"], abs_tol=TOLERANCE)
         # read errors are the batch's own ("batch") in both; whatever reached a Predictor says where
-        assert g.classified_by == {"local": "ray"}.get(w.classified_by, w.classified_by)
+        if g.row["rel_name"] == "huge.jpg":  # over the upload limit: the local engine's reduction
+            # (shrink.py) finds it no photo before any classifier; Ray's Predictor reads it whole
+            assert (w.classified_by, g.classified_by) == ("batch", "ray")
+        else:
+            assert g.classified_by == {"local": "ray"}.get(w.classified_by, w.classified_by)
         codes[g.row["rel_name"]] = g.result.get("code") or g.result["status"]
     assert codes["vanished.jpg"] == "file_missing" and got[-1].result["status"] == VANISHED
-    assert codes["huge.jpg"] == "file_too_large" and codes["empty.jpg"] == "empty_file"
+    # 11 MB of noise: not a photo, whatever its size (big photos are reduced, never refused)
+    assert codes["huge.jpg"] == "unsupported_format" and codes["empty.jpg"] == "empty_file"
     assert codes["not_an_image.jpg"] == "unsupported_format"
     assert list(codes.values()).count("success") == 6
 

@@ -65,12 +65,17 @@ def test_every_file_ends_exactly_once_with_the_right_row(nightly):
         (nightly["incoming"] / skipped).unlink()
     rows = check_exactly_once(nightly["inputs"], nightly["incoming"], nightly["out"])
     by_name = {r["filename"]: r for r in rows}
-    assert by_name["truncated.jpg"]["status"] == "error" and "truncated" in by_name["truncated.jpg"]["error"]
+    # the error column is the clerk's sentence; error_detail keeps the technical reason
+    truncated = by_name["truncated.jpg"]
+    assert truncated["status"] == "error" and "truncated" in truncated["error_detail"]
+    assert truncated["error"].startswith("The photo file is cut off")
+    assert "Send it again" in truncated["error"]
     assert by_name["not_an_image.jpg"]["status"] == "error"
-    assert "not an image" in by_name["not_an_image.jpg"]["error"]
-    assert by_name["empty.jpg"]["error"] == "the file is empty"
-    assert "larger than 10485760 bytes" in by_name["huge.jpg"]["error"]
-    assert "too many pixels" in by_name["bomb.png"]["error"]
+    assert "not an image" in by_name["not_an_image.jpg"]["error_detail"]
+    assert by_name["empty.jpg"]["error_detail"] == "the file is empty"
+    # 11 MB of noise: refused for what it is (no photo), never for its size
+    assert by_name["huge.jpg"]["error_code"] == "unsupported_format"
+    assert "too many pixels" in by_name["bomb.png"]["error_detail"]
     duplicate = by_name["20261124/same_photo_again.jpg"]
     first = min((r for r in rows if r["content_hash"] == duplicate["content_hash"]),
                 key=lambda r: r["status"] != "success")
@@ -98,8 +103,10 @@ def test_csv_opens_cleanly_in_excel(nightly):
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf"), "UTF-8 with BOM so Excel reads the accents"
     header = raw[3:].split(b"\r\n", 1)[0].decode()
+    # the spec's columns first and unchanged; what the review adds is appended
     assert header == ("filename,category,confidence,status,timestamp,tier,top2_category,destination,"
-                      "content_hash,error,model_version")
+                      "content_hash,error,model_version,model_category,corrected_category,reviewed_by,"
+                      "review,reviewed_at,folder,error_code,error_detail")
     rows = csv_rows(nightly["out"], raw=True)
     formula = next(r for r in rows if "HYPERLINK" in r["filename"])
     assert formula["filename"] == "'=HYPERLINK(1).jpg", "a name must never become a formula"
@@ -125,9 +132,9 @@ def test_xlsx_has_a_sheet_per_tier_and_highlights_review_rows(nightly):
     for excel_row in sheet.iter_rows(min_row=2):
         values = dict(zip(header, (c.value for c in excel_row), strict=True))
         fill = excel_row[0].fill.fgColor.rgb
-        if values["status"] != "success":
+        if values["Result"] != "classified":
             assert fill.endswith("F4B6B6")
-        elif values["tier"] == "manual review":
+        elif values["Tier"] == "manual review":
             assert fill.endswith("FFE699")
         else:
             assert excel_row[0].fill.fill_type is None
@@ -189,13 +196,18 @@ def test_html_report_is_self_contained_and_complete(nightly):
     text = " ".join(parsed.text)
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert "script" not in parsed.tags, "no scripts at all"
-    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "nothing is fetched from the network"
+    assert not re.search(r"""src=["']?(https?:)?//""", html), "nothing is fetched from the network"
+    # the one link: the dashboard's review queue (a link the clerk follows, not a fetch)
+    assert re.findall(r"""href=["']?((?:https?:)?//[^"' >]+)""", html) == ["http://127.0.0.1:8050/review"]
     assert "default-src 'none'" in html
     assert parsed.tags.count("svg") == 2, "category bars and confidence histogram"
     rows = csv_rows(out)
-    review = [r for r in rows if r["tier"] == "manual review"]
-    assert f"Manual review ({len(review)})" in text
-    assert len(parsed.images) == len(review) and all(src.startswith("data:image/") for src in parsed.images)
+    look = [r for r in rows if r["tier"] in ("manual review", "quick check")]
+    assert f"Photos that need a look ({len(look)})" in text
+    drawable_failures = [r for r in rows if r["status"] != "success" and r["filename"] in (
+        "truncated.jpg", "20261124/same_photo_again.jpg")]  # a damaged photo's start and a duplicate
+    assert len(parsed.images) == len(look) + len(drawable_failures)
+    assert all(src.startswith("data:image/") for src in parsed.images)
     for row in rows:
         if row["status"] != "success":
             assert row["filename"].replace("\n", " ")[:20] in text.replace("\n", " ")
@@ -295,7 +307,7 @@ def test_read_only_destination_leaves_files_for_the_next_run(tmp_path):
     assert "Alert CRITICAL 'Batch Processing Failed'" in first.stderr
     rows = csv_rows(out)
     photos = [r for r in rows if r["filename"] not in ("truncated.jpg", "not_an_image.jpg", "empty.jpg")]
-    assert photos and all(r["status"] == "error" and "could not move" in r["error"] for r in photos)
+    assert photos and all(r["status"] == "error" and "could not move" in r["error_detail"] for r in photos)
     assert all(r["destination"] == "" for r in photos)
     assert sorted(p.name for p in remaining_inputs(incoming)) == sorted(r["filename"] for r in photos)
     assert len(list((out / FAILED).iterdir())) == 3, "bad files still went to failed/"

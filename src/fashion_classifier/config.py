@@ -203,6 +203,7 @@ class Config:
     retake_dir: Path = Path("data/retake")  # photos a clerk marked unusable in the review queue: take them again
     dashboard_host: str = "127.0.0.1"  # dashboard listen address
     dashboard_port: int = 8050  # dashboard port
+    dashboard_url: str = "http://127.0.0.1:8050"  # the dashboard as the clerks reach it (the HTML report links its review queue)
     dashboard_refresh_seconds: int = 30  # how often the dashboard page refreshes itself
     dashboard_users_file: Path | None = None  # "name:password-hash" lines; set: login required
     dashboard_api_keys: tuple[str, ...] = ()  # X-API-Key access for scripts; set: key or login required

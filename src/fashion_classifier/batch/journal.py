@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..history import OTHER_BY_RUN_SQL, HistoryDB, connect, now_iso, transaction
+from ..where_now import CURRENT_PATH, RUN_FILES_NOW
 from .scanning import Candidate
 
 PENDING, PLANNED, DONE, LEFT = "pending", "planned", "done", "left"
@@ -130,6 +131,10 @@ class Journal:
                               " ORDER BY seq", (run_id, *states))
         return self._rows("SELECT * FROM batch_files WHERE run_id = ? ORDER BY seq", (run_id,))
 
+    def files_now(self, run_id: str) -> list[dict]:
+        """The run's rows in scan order, with where each photo is now after the review."""
+        return self._rows(RUN_FILES_NOW, (run_id,))
+
     def plan(self, rows: list[dict]) -> None:
         """Commit the decisions (result + destination) of rows before any of them moves."""
         sets = ", ".join(f"{f} = ?" for f in PLAN_FIELDS)
@@ -152,14 +157,16 @@ class Journal:
                 self._set_progress(run_id, active_seconds, classifier_path)
 
     def first_successes(self, hashes: Iterable[str]) -> dict[str, dict]:
-        """content hash -> the first file with that content that was classified (placed or planned)."""
+        """content hash -> the first file with that content that was classified (placed or planned),
+        with ``current_path``: where that photo is now, after any review decision."""
         found: dict[str, dict] = {}
         unique = sorted(set(hashes))
         for start in range(0, len(unique), 500):  # stay under SQLite's parameter limit
             part = unique[start:start + 500]
             for row in self._rows(
-                    f"SELECT * FROM batch_files WHERE content_hash IN ({', '.join('?' for _ in part)})"
-                    " AND status = 'success' AND state IN (?, ?) ORDER BY id", (*part, DONE, PLANNED)):
+                    f"SELECT f.*, {CURRENT_PATH} AS current_path FROM batch_files f"
+                    f" WHERE f.content_hash IN ({', '.join('?' for _ in part)})"
+                    " AND f.status = 'success' AND f.state IN (?, ?) ORDER BY f.id", (*part, DONE, PLANNED)):
                 found.setdefault(row["content_hash"], row)
         return found
 

@@ -23,10 +23,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..imaging import ImageError
 from .classify import Classifier
 from .client import Upload
+from .shrink import for_upload
 
 VANISHED = "vanished"  # not read: the file stays where it is (gone, not a regular file, changing)
+# larger than any photo (a 100-MP RAW-sized JPEG is ~60 MB): a video or a disk image named .jpg.
+# Photos above the upload limit are read and reduced before they are sent (shrink.py).
+MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
 class NotRegularFile(OSError):
@@ -94,9 +99,16 @@ def classify_chunk(rows: list[dict], classifier: Classifier, max_bytes: int) -> 
         if outcome is not None:
             outcomes[i] = outcome
             continue
-        uploads.append(Upload(_upload_name(row), data))
+        digest = hashlib.sha256(data).hexdigest()  # the original's, whatever is sent
+        try:
+            sent = for_upload(data, max_bytes)
+        except ImageError as exc:
+            outcomes[i] = FileOutcome(row, digest, {"status": "error", "code": exc.code, "error": str(exc)},
+                                      "batch")
+            continue
+        uploads.append(Upload(_upload_name(row), sent))
         upload_index.append(i)
-        outcomes[i] = FileOutcome(row, hashlib.sha256(data).hexdigest(), {}, "")
+        outcomes[i] = FileOutcome(row, digest, {}, "")
     if uploads:
         results, path = classifier.classify(uploads)
         for i, result in zip(upload_index, results, strict=True):
@@ -112,7 +124,7 @@ def _left(row: dict, code: str, error: str) -> FileOutcome:
 def _read(row: dict, max_bytes: int) -> tuple[FileOutcome | None, bytes]:
     path = Path(row["source_path"])
     try:
-        data = read_capped(path, max_bytes, row.get("size"), row.get("mtime"))
+        data = read_capped(path, max(max_bytes, MAX_FILE_BYTES), row.get("size"), row.get("mtime"))
     except FileNotFoundError:
         return _left(row, "file_missing", "file disappeared before it was read"), b""
     except NotRegularFile:
@@ -127,10 +139,10 @@ def _read(row: dict, max_bytes: int) -> tuple[FileOutcome | None, bytes]:
         return FileOutcome(row, _hash_or_none(path), {"status": "error", "code": "unreadable",
                                                       "error": f"cannot read the file: {exc.strerror}"},
                            "batch"), b""
-    if len(data) > max_bytes:
+    if len(data) > max(max_bytes, MAX_FILE_BYTES):
         return FileOutcome(row, _hash_or_none(path), {
             "status": "error", "code": "file_too_large",
-            "error": f"file larger than {max_bytes} bytes (the upload limit)"}, "batch"), b""
+            "error": f"file larger than {max(max_bytes, MAX_FILE_BYTES)} bytes (no photo is)"}, "batch"), b""
     if not data:
         empty = {"status": "error", "code": "empty_file", "error": "the file is empty"}
         return FileOutcome(row, hashlib.sha256(b"").hexdigest(), empty, "batch"), b""

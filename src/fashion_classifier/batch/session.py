@@ -31,7 +31,7 @@ from .locations import load_locations
 from .moves import fsync_dir
 from .naming import display_path, printable
 from .outputs import build, output_paths
-from .outputs.html_report import write_report
+from .outputs.html_report import review_url, write_report
 from .outputs.summary import summary_dict, write_summary
 from .outputs.tables import write_csv, write_xlsx
 from .pipeline import VANISHED, FileOutcome, make_chunks, run_chunks
@@ -241,7 +241,8 @@ class RunSession:
         if row["status"] == "success" and outcome.content_hash and self.ctx.duplicate_check:
             first = self._seen.get(outcome.content_hash)
             if first is not None:
-                where = display_path(first["dest_path"], self.ctx.base) if first.get("dest_path") else ""
+                now = first.get("current_path") or first.get("dest_path")  # after any review decision
+                where = display_path(now, self.ctx.base) if now else ""
                 row.update(status="duplicate", error_code="duplicate", duplicate_of=first["id"],
                            error=f"duplicate of {first['rel_name']} (run {first['run_id']}"
                                  + (f", now {where})" if where else ")"))
@@ -286,7 +287,7 @@ class RunSession:
 
     # --- completion -----------------------------------------------------------------
     def _finish(self) -> RunReport:
-        files = self.journal.files(self.run_id)
+        files = self.journal.files_now(self.run_id)  # with any review decisions made meanwhile
         unfinished = [f for f in files if f["state"] not in (DONE, LEFT)]
         if unfinished:
             raise RuntimeError(f"{len(unfinished)} files of run {self.run_id} are not finished")
@@ -316,7 +317,7 @@ class RunSession:
         write_summary(self.paths["summary"], summary)
         self.log.info(f"✓ Summary saved to: {display_path(self.paths['summary'], self.ctx.base)}")
         write_report(self.paths["html"], results, summary, load_locations(self.config.path("locations_file")),
-                     self.config.report_max_thumbnails)
+                     self.config.report_max_thumbnails, review_url(self.config))
         self.log.info(f"✓ Report saved to: {display_path(self.paths['html'], self.ctx.base)}")
 
     def _batch_run(self, summary: dict, status: str) -> dict:

@@ -1,9 +1,9 @@
 """Read-only questions to the execution-history database, shared by reports and dashboard.
 
 ``batch_runs`` gives each run's totals; the batch journal (``batch_files``) adds
-what the spec's table lacks: the category mix, the confidence tiers and the
-average confidence of each run. Times are the database's local ISO strings, so
-ranges compare as text.
+what the spec's table lacks: the category mix (as it is after the clerks' review
+decisions), the confidence tiers and the average confidence of each run. Times
+are the database's local ISO strings, so ranges compare as text.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import date, datetime, time, timedelta
 from ..history import HistoryDB
 from ..labels import OTHER
 from ..model import AUTO, CHECK, REVIEW
+from ..where_now import CURRENT_CATEGORY
 
 TIER_KEYS = (AUTO, CHECK, REVIEW)
 
@@ -97,14 +98,17 @@ class History:
             part = ids[start:start + 500]
             marks = ", ".join("?" for _ in part)
             for row in self.db.execute(
-                    "SELECT run_id, category, tier, COUNT(*) AS n, SUM(confidence) AS conf FROM batch_files"
-                    f" WHERE status = 'success' AND run_id IN ({marks})"
-                    " GROUP BY run_id, category, tier", part):
+                    # the category a photo has now (a clerk's correction counts), not the batch's first one
+                    f"SELECT f.run_id, {CURRENT_CATEGORY} AS category, f.tier, COUNT(*) AS n,"
+                    " SUM(f.confidence) AS conf FROM batch_files f"
+                    f" WHERE f.status = 'success' AND f.run_id IN ({marks})"
+                    " GROUP BY f.run_id, 2, f.tier", part):
                 run = by_id[row["run_id"]]
-                run.categories[row["category"]] += row["n"]
                 run.tiers[row["tier"]] += row["n"]
                 run.confidence_sum += row["conf"] or 0.0
-                run.category_confidence[row["category"]] += row["conf"] or 0.0
+                if row["category"]:  # "" : set aside by the review (a retake), in no category
+                    run.categories[row["category"]] += row["n"]
+                    run.category_confidence[row["category"]] += row["conf"] or 0.0
         return runs
 
     # --- alerts and API -------------------------------------------------------------

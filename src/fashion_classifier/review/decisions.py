@@ -21,6 +21,7 @@ from ..batch.naming import safe_name, with_suffix_number
 from ..history import HistoryDB, now_iso
 from ..labels import DEFAULT_CATEGORIES, folder_names
 from .queue import get_item, in_processed
+from .reports import follows_review
 
 CONFIRMED, CORRECTED = "confirmed", "corrected"
 RETAKE = "retake"  # photo unusable: no category, the photo goes to the retake folder (review.retake)
@@ -85,6 +86,7 @@ def clean_reviewer(name: str) -> str:
     return text
 
 
+@follows_review  # the run's reports are rewritten to show the decision
 def decide(db: HistoryDB, processed_dir: Path, item_id: int, category: str, reviewer: str,
            categories: Sequence[str] = DEFAULT_CATEGORIES) -> Decision:
     """Confirm (same category: nothing moves) or correct (the photo moves to the new folder).

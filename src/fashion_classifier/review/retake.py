@@ -18,8 +18,10 @@ from pathlib import Path
 from ..history import HistoryDB
 from .decisions import RETAKE, Decision, NotInQueue, _free_name, _insert, _move, _why_not, clean_reviewer
 from .queue import get_item, in_processed
+from .reports import follows_review
 
 
+@follows_review
 def retake(db: HistoryDB, processed_dir: Path, retake_dir: Path, item_id: int, reviewer: str) -> Decision:
     """Move the photo to ``retake_dir`` and record the clerk's "unusable, take it again"."""
     reviewer = clean_reviewer(reviewer)

@@ -37,6 +37,7 @@ from .decisions import (
     place_under_free_name,
 )
 from .queue import in_processed
+from .reports import follows_review
 from .retake import in_retake
 
 
@@ -63,6 +64,7 @@ class Undo:
                 "folder": Path(self.path).parent.name, "name": Path(self.path).name}
 
 
+@follows_review  # the run's reports are rewritten to show the undo
 def undo_decision(db: HistoryDB, processed_dir: Path, reviewer: str, *, decision_id: int | None = None,
                   item_id: int | None = None, retake_dir: Path | None = None) -> Undo:
     """Undo one decision (by its id), or the standing decision on a photo (by the photo's item id).

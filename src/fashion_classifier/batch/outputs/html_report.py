@@ -1,9 +1,13 @@
 """``batch_report_<run>.html``: one self-contained page for the morning review.
 
-Totals, a category bar chart and a confidence histogram (inline SVG), the
-manual-review list with thumbnails (data URIs), failures, and a pick list per
-category with its warehouse location. A Content-Security-Policy forbids any
-network access, so the page is safe to open from an e-mail or a share.
+Titled with the run's date in words. First what needs a person: the photos
+waiting for a look (in the review queue's order, with thumbnails as data URIs
+and a link to the queue), those already reviewed, the failures with a
+plain-English reason and what to do; then a pick list per shelf with its
+warehouse location (file names in natural order: IMG_2 before IMG_10), the
+totals, a category bar chart and a confidence histogram (inline SVG). A
+Content-Security-Policy forbids any network access, so the page is safe to
+open from an e-mail or a share.
 Every clerk-supplied string is HTML-escaped.
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from html import escape
 from pathlib import Path
 
@@ -19,7 +24,8 @@ from ...model import AUTO, CHECK, REVIEW, TIER_TITLES
 from ..locations import location_for
 from .atomic import write_text
 from .charts import category_bars, confidence_histogram
-from .results import ResultRow, RunResults
+from .messages import reason_for
+from .results import ResultRow, RunResults, natural_key
 from .thumbs import thumbnail_uri
 
 CSS = """
@@ -38,91 +44,139 @@ THUMBNAIL_THREADS = 2
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
+def review_url(config) -> str:
+    """The dashboard's review queue, as the clerks reach it."""
+    return config.dashboard_url.rstrip("/") + "/review"
+
+
 def write_report(path: Path, results: RunResults, summary: dict, locations: dict[str, str],
-                 max_thumbnails: int) -> Path:
-    return write_text(path, render(results, summary, locations, max_thumbnails))
+                 max_thumbnails: int, queue_url: str = "") -> Path:
+    return write_text(path, render(results, summary, locations, max_thumbnails, queue_url))
 
 
-def render(results: RunResults, summary: dict, locations: dict[str, str], max_thumbnails: int) -> str:
+def render(results: RunResults, summary: dict, locations: dict[str, str], max_thumbnails: int,
+           queue_url: str = "") -> str:
+    title = run_title(results.run_id)
     sections = [
-        _header(results, summary),
+        _header(results, summary, title),
+        _needs_a_look(results.needs_a_look, max_thumbnails, queue_url),
+        _reviewed(results.reviewed),
+        _failures(results.failures, max_thumbnails),
+        _kept([r for r in results.rows if r.source_kept]),
+        _pick_lists(results, locations),
         "<h2>Categories</h2>" + category_bars(results.categories_sorted()),
         "<h2>Confidence</h2>" + confidence_histogram(
             [r.confidence for r in results.successes], results.tiers.check_threshold,
             results.tiers.auto_threshold),
-        _review([r for r in results.in_tier(REVIEW) if r.category != OTHER], max_thumbnails),
-        _others(results.others, max_thumbnails),
-        _failures(results.failures),
-        _kept([r for r in results.rows if r.source_kept]),
-        _pick_lists(results, locations),
     ]
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-            f"<title>Batch report {escape(results.run_id)}</title><style>{CSS}</style></head><body>"
+            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
             + "\n".join(sections) + "</body></html>\n")
 
 
-def _header(results: RunResults, summary: dict) -> str:
+def run_title(run_id: str) -> str:
+    """``20261201_020000`` -> "Returns of Tuesday 1 December 2026" (the run id if it is no date)."""
+    try:
+        day = datetime.strptime(run_id[:8], "%Y%m%d")
+    except ValueError:
+        return f"Returns, run {run_id}"
+    return f"Returns of {day:%A} {day.day} {day:%B %Y}"
+
+
+def _header(results: RunResults, summary: dict, title: str) -> str:
     cards = [
-        ("Total", summary["total_processed"]), ("Successful", summary["successful"]),
-        ("Failed", summary["failed"]), ("Success rate", f'{summary["success_rate"]:.1f}%'),
+        ("Photos", summary["total_processed"]), ("Classified", summary["successful"]),
+        ("Need a look", len(results.needs_a_look)), ("Failed", summary["failed"]),
         (TIER_TITLES[AUTO], len(results.in_tier(AUTO))), (TIER_TITLES[CHECK], len(results.in_tier(CHECK))),
         (TIER_TITLES[REVIEW], len(results.in_tier(REVIEW))), ("Not ours (Other)", len(results.others)),
-        ("Duplicates", summary["duplicates"]),
+        ("Duplicates", summary["duplicates"]), ("Reviewed", len(results.reviewed)),
         ("Time", f'{summary["processing_time_seconds"]:.1f} s'),
-        ("Throughput", f'{summary["throughput"]["images_per_minute"]:.0f}/min'),
     ]
     card_html = "".join(f'<div class="card">{escape(str(k))}<b>{escape(str(v))}</b></div>' for k, v in cards)
     versions = ", ".join(results.model_versions) or "-"
     meta = (f'Run {escape(results.run_id)} · classified via {escape(summary["classifier_path"])}'
             f' · model {escape(versions)} · attempts {summary["attempts"]}')
-    return f'<h1>Nightly returns batch {escape(results.run_id)}</h1><p class="muted">{meta}</p>' \
-           f'<div class="cards">{card_html}</div>'
+    if summary.get("regenerated_at"):
+        meta += f' · updated after the review at {escape(summary["regenerated_at"])}'
+    return f'<h1>{escape(title)}</h1><p class="muted">{meta}</p><div class="cards">{card_html}</div>'
 
 
-def _review(rows: list[ResultRow], max_thumbnails: int) -> str:
-    head = f"<h2>Manual review ({len(rows)})</h2>"
+def _needs_a_look(rows: list[ResultRow], max_thumbnails: int, queue_url: str) -> str:
+    link = (f' <a href="{escape(queue_url)}">Open the review queue</a> to decide them.' if queue_url else "")
+    head = (f'<h2 id="look">Photos that need a look ({len(rows)})</h2><p>Manual review first, least '
+            f"certain first, as in the review queue. Decide them before shelving.{link}</p>")
     if not rows:
-        return head + '<p class="muted">Nothing needs manual review.</p>'
-    return head + _photo_table(rows, max_thumbnails, ("Predicted", "Runner-up"))
+        return head + '<p class="muted">Nothing is waiting for a look.</p>'
+    others = sum(r.model_category == OTHER for r in rows)
+    if others:
+        head += (f"<p>Not one of our categories ({others}): the model judged these none of ours; they are "
+                 f"in the {OTHER} folder. Confirm \"not ours\" or pick the right category.</p>")
+    return head + _photo_table(rows, max_thumbnails)
 
 
-def _others(rows: list[ResultRow], max_thumbnails: int) -> str:
-    head = (f'<h2 id="other">Not one of our categories ({len(rows)})</h2><p>The model judged these '
-            f"photos none of our categories; they are in the {OTHER} folder and in the review queue. "
-            "Confirm \"not ours\" or pick the right category there.</p>")
-    if not rows:
-        return head + '<p class="muted">None tonight.</p>'
-    return head + _photo_table(rows, max_thumbnails, ("Answer", "Closest of ours"))
-
-
-def _photo_table(rows: list[ResultRow], max_thumbnails: int, titles: tuple[str, str]) -> str:
-    lines = [f"<table><tr><th>Photo</th><th>File</th><th>{titles[0]}</th><th class=num>Confidence</th>"
-             f"<th>{titles[1]}</th><th>Now in</th></tr>"]
-    with ThreadPoolExecutor(max_workers=THUMBNAIL_THREADS) as pool:  # decoding releases the GIL
-        uris = list(pool.map(thumbnail_uri, [Path(r.dest_abs) for r in rows[:max_thumbnails] if r.dest_abs]))
-    uri_of = dict(zip([r.dest_abs for r in rows[:max_thumbnails] if r.dest_abs], uris, strict=True))
+def _photo_table(rows: list[ResultRow], max_thumbnails: int) -> str:
+    uri_of = _thumbnails(rows[:max_thumbnails])
+    lines = ["<table><tr><th>Photo</th><th>File</th><th>Why</th><th>Model says</th>"
+             "<th class=num>Confidence</th><th>Second guess</th><th>Shelf now</th></tr>"]
     for row in rows:
-        uri = uri_of.get(row.dest_abs) if row.dest_abs else None
-        image = f'<img class="thumb" alt="" src="{uri}">' if uri else '<span class="muted">–</span>'
-        lines.append(f'<tr class="review"><td>{image}</td><td>{escape(row.filename)}</td>'
-                     f"<td>{escape(row.category)}</td><td class=num>{row.confidence:.1%}</td>"
-                     f"<td>{escape(row.top2_category)}</td><td>{escape(row.destination)}</td></tr>")
+        why = "not one of ours?" if row.model_category == OTHER else row.tier_title
+        lines.append(f'<tr class="review"><td>{_image(uri_of.get(row.dest_abs))}</td>'
+                     f"<td>{escape(row.filename)}</td><td>{escape(why)}</td>"
+                     f"<td>{escape(row.model_category)}</td><td class=num>{row.confidence:.1%}</td>"
+                     f"<td>{escape(row.top2_category)}</td><td>{escape(_shelf(row))}</td></tr>")
     lines.append("</table>")
     if len(rows) > max_thumbnails:
-        lines.append(f'<p class="muted">Thumbnails shown for the first {max_thumbnails}.</p>')
+        lines.append(f'<p class="muted">Pictures shown for the first {max_thumbnails}.</p>')
     return "".join(lines)
 
 
-def _failures(rows: list[ResultRow]) -> str:
-    head = f"<h2>Failed ({len(rows)})</h2>"
+def _thumbnails(rows: list[ResultRow]) -> dict[str, str | None]:
+    paths = list(dict.fromkeys(r.dest_abs for r in rows if r.dest_abs))
+    with ThreadPoolExecutor(max_workers=THUMBNAIL_THREADS) as pool:  # decoding releases the GIL
+        return dict(zip(paths, pool.map(thumbnail_uri, [Path(p) for p in paths]), strict=True))
+
+
+def _image(uri: str | None) -> str:
+    return f'<img class="thumb" alt="" src="{uri}">' if uri else '<span class="muted">no picture</span>'
+
+
+def _reviewed(rows: list[ResultRow]) -> str:
+    if not rows:
+        return ""
+    lines = [f'<h2 id="reviewed">Already reviewed ({len(rows)})</h2><table><tr><th>File</th>'
+             "<th>Decision</th><th>Model said</th><th>Category now</th><th>By</th><th>When</th>"
+             "<th>Shelf now</th></tr>"]
+    for row in rows:
+        lines.append(f"<tr><td>{escape(row.filename)}</td><td>{escape(row.review_words)}</td>"
+                     f"<td>{escape(row.model_category)}</td><td>{escape(row.category)}</td>"
+                     f"<td>{escape(row.reviewer)}</td><td>{escape(row.reviewed_at)}</td>"
+                     f"<td>{escape(_shelf(row))}</td></tr>")
+    return "".join(lines) + "</table>"
+
+
+def _shelf(row: ResultRow) -> str:
+    """The folder, and the file's name there when it differs (a name taken: ``_2``)."""
+    name = Path(row.dest_abs).name
+    return row.shelf + (f" (as {name})" if name != Path(row.filename).name else "")
+
+
+def _failures(rows: list[ResultRow], max_thumbnails: int) -> str:
+    head = f'<h2 id="failed">Failed ({len(rows)})</h2>'
     if not rows:
         return head + '<p class="muted">No failures.</p>'
-    lines = ["<table><tr><th>File</th><th>Status</th><th>Reason</th><th>Now in</th></tr>"]
+    rows = sorted(rows, key=lambda r: natural_key(r.filename))
+    uri_of = _thumbnails(rows[:max_thumbnails])
+    lines = ["<table><tr><th>Photo</th><th>File</th><th>What happened</th><th>What to do</th>"
+             "<th>Where it is</th></tr>"]
     for row in rows:
-        where = row.destination or "left in place"
-        lines.append(f'<tr class="error"><td>{escape(row.filename)}</td><td>{escape(row.status)}</td>'
-                     f"<td>{escape(row.error)}</td><td>{escape(where)}</td></tr>")
+        reason = reason_for(row.error_code, row.status)
+        what = row.error.removesuffix(reason.advice).strip() or reason.what
+        where = _shelf(row).replace(row.shelf, f"{row.shelf} folder", 1) if row.shelf \
+            else "still in the incoming folder"
+        lines.append(f'<tr class="error"><td>{_image(uri_of.get(row.dest_abs))}</td>'
+                     f"<td>{escape(row.filename)}</td><td>{escape(what)}</td>"
+                     f"<td>{escape(reason.advice)}</td><td>{escape(where)}</td></tr>")
     lines.append("</table>")
     return head + "".join(lines)
 
@@ -143,19 +197,20 @@ def _kept(rows: list[ResultRow]) -> str:
 def _pick_lists(results: RunResults, locations: dict[str, str]) -> str:
     by_category: dict[str, list[ResultRow]] = defaultdict(list)
     for row in results.successes:
-        by_category[row.category].append(row)
+        if row.category:  # a photo the review set aside (retake) goes on no shelf
+            by_category[row.category].append(row)
     parts = ["<h2>Pick lists</h2>"]
     if not by_category:
         parts.append('<p class="muted">No items to shelve.</p>')
     for category in sorted(by_category):
-        rows = sorted(by_category[category], key=lambda r: r.filename)
+        rows = sorted(by_category[category], key=lambda r: natural_key(r.filename))
         parts.append(f'<div class="pick"><h3>{escape(category)} → {escape(location_for(locations, category))}'
-                     f' ({len(rows)})</h3><table><tr><th class=box>✓</th><th>File</th><th>Folder</th>'
+                     f' ({len(rows)})</h3><table><tr><th class=box>✓</th><th>File</th><th>Shelf folder</th>'
                      "<th>Tier</th><th class=num>Confidence</th></tr>")
         for row in rows:
             css = ' class="review"' if row.tier == REVIEW else ""
             parts.append(f"<tr{css}><td class=box>☐</td><td>{escape(row.filename)}</td>"
-                         f"<td>{escape(row.destination)}</td><td>{escape(row.tier_title)}</td>"
+                         f"<td>{escape(_shelf(row))}</td><td>{escape(row.tier_title)}</td>"
                          f"<td class=num>{row.confidence:.1%}</td></tr>")
         parts.append("</table></div>")
     return "".join(parts)

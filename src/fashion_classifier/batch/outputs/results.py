@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,16 +10,25 @@ from pathlib import Path
 from ...labels import OTHER
 from ...model import AUTO, CHECK, REVIEW, TIER_TITLES, TierPolicy
 from ..naming import display_path
+from .messages import plain_error
 
+# the spec's columns, then (appended, never in between) what the review changed, the error's code
+# and its technical wording (``error`` is the clerk's sentence)
 CSV_COLUMNS = ("filename", "category", "confidence", "status", "timestamp", "tier", "top2_category",
-               "destination", "content_hash", "error", "model_version")
+               "destination", "content_hash", "error", "model_version",
+               "model_category", "corrected_category", "reviewed_by", "review", "reviewed_at", "folder",
+               "error_code", "error_detail")
+# a decision's action in plain words (an action without an entry is shown as its name)
+ACTION_WORDS = {"confirmed": "confirmed", "corrected": "category corrected",
+                "retake": "photo unusable: take it again"}
+_DIGITS = re.compile(r"(\d+)")
 CONFIDENCE_KEYS = ("high_confidence_>85%", "medium_confidence_70-85%", "low_confidence_<70%")
 
 
 @dataclass(frozen=True)
 class ResultRow:
     filename: str  # relative to the incoming folder
-    category: str
+    category: str  # where the photo is now: the clerk's category if reviewed, else the model's
     confidence: float
     status: str  # success, error, duplicate
     timestamp: str
@@ -28,12 +38,36 @@ class ResultRow:
     destination: str  # relative to the output root when below it
     dest_abs: str
     content_hash: str
-    error: str
+    error: str  # the clerk's sentence (messages.py); the technical one is in ``detail``
     error_code: str
     classified_by: str
     note: str
     move_method: str = ""
     model_version: str = ""
+    detail: str = ""  # the technical reason (the run log has it too)
+    model_category: str = ""  # what the model said
+    review_action: str = ""  # the standing review decision ("" if none)
+    review_category: str = ""
+    reviewer: str = ""
+    reviewed_at: str = ""
+    seq: int = 0
+
+    @property
+    def corrected_category(self) -> str:
+        return self.review_category if self.review_action and self.review_category != self.model_category \
+            else ""
+
+    @property
+    def review_words(self) -> str:
+        action = self.review_action
+        if action == "corrected" and self.review_category == OTHER:
+            return "not one of ours"
+        return ACTION_WORDS.get(action, action.replace("_", " ")) if action else ""
+
+    @property
+    def shelf(self) -> str:
+        """The category folder the photo is in now ("" if it was left where it was)."""
+        return Path(self.dest_abs).parent.name if self.dest_abs else ""
 
     @property
     def source_kept(self) -> bool:
@@ -46,7 +80,8 @@ class ResultRow:
     def csv_values(self) -> list:
         return [self.filename, self.category, f"{self.confidence:.4f}", self.status, self.timestamp,
                 self.tier_title, self.top2_category, self.destination, self.content_hash, self.error,
-                self.model_version]
+                self.model_version, self.model_category, self.corrected_category, self.reviewer,
+                self.review_words, self.reviewed_at, self.shelf, self.error_code, self.detail]
 
 
 @dataclass
@@ -57,7 +92,8 @@ class RunResults:
     categories: Counter = field(default_factory=Counter)
 
     def __post_init__(self):
-        self.categories = Counter(r.category for r in self.successes)
+        # a photo set aside by the review (a retake: no category) is on no shelf and in no count
+        self.categories = Counter(r.category for r in self.successes if r.category)
 
     @property
     def successes(self) -> list[ResultRow]:
@@ -74,6 +110,18 @@ class RunResults:
     @property
     def duplicates(self) -> list[ResultRow]:
         return [r for r in self.rows if r.status == "duplicate"]
+
+    @property
+    def needs_a_look(self) -> list[ResultRow]:
+        """Photos still waiting for a clerk (manual review, quick check, Other), in the review
+        queue's order: manual review first, least certain first (review/queue.py)."""
+        waiting = [r for r in self.successes if not r.review_action
+                   and (r.tier in (REVIEW, CHECK) or r.model_category == OTHER)]
+        return sorted(waiting, key=lambda r: (r.tier != REVIEW, r.confidence, r.seq))
+
+    @property
+    def reviewed(self) -> list[ResultRow]:
+        return sorted((r for r in self.successes if r.review_action), key=lambda r: natural_key(r.filename))
 
     def in_tier(self, tier: str) -> list[ResultRow]:
         return [r for r in self.successes if r.tier == tier]
@@ -110,18 +158,25 @@ class RunResults:
         return sum(r.confidence for r in good) / len(good) if good else 0.0
 
 
+def natural_key(name: str) -> list:
+    """``IMG_2`` before ``IMG_10``: digit runs compare as numbers, the rest without case."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part.casefold())
+            for part in _DIGITS.split(name) if part]
+
+
 def build(run_id: str, files: list[dict], base: Path, tiers: TierPolicy) -> RunResults:
     """Journal rows of a run (terminal states) -> ``RunResults`` in scan order."""
     return RunResults(run_id, [_row(f, base) for f in files], tiers)
 
 
 def _row(f: dict, base: Path) -> ResultRow:
+    """One journal row; with ``where_now.RUN_FILES_NOW``'s columns, as it is after the review."""
     status = f.get("status") or "error"
     success = status == "success"
-    dest = f.get("dest_path") if f.get("state") == "done" else None
+    dest = (f.get("current_path") or f.get("dest_path")) if f.get("state") == "done" else None
     return ResultRow(
         filename=f["rel_name"],
-        category=(f.get("category") or "") if success else "",
+        category=_current_category(f) if success else "",
         confidence=float(f.get("confidence") or 0.0) if success else 0.0,
         status=status,
         timestamp=f.get("finished_at") or f.get("classified_at") or "",
@@ -131,13 +186,26 @@ def _row(f: dict, base: Path) -> ResultRow:
         destination=display_path(dest, base) if dest else "",
         dest_abs=dest or "",
         content_hash=f.get("content_hash") or "",
-        error=f.get("error") or "",
+        error=plain_error(f.get("error_code"), f.get("error") or "", status) if not success else "",
         error_code=f.get("error_code") or "",
         classified_by=f.get("classified_by") or "",
         note=f.get("note") or "",
         move_method=f.get("move_method") or "",
         model_version=(f.get("model_version") or "") if success else "",
+        detail=f.get("error") or "",
+        model_category=(f.get("category") or "") if success else "",
+        review_action=f.get("review_action") or "",
+        review_category=f.get("review_category") or "",
+        reviewer=f.get("reviewer") or "",
+        reviewed_at=f.get("reviewed_at") or "",
+        seq=int(f.get("seq") or 0),
     )
+
+
+def _current_category(f: dict) -> str:
+    """The clerk's category when a decision stands ("" for a photo set aside: a retake), else the model's."""
+    current = f.get("current_category")
+    return current if current is not None else (f.get("category") or "")
 
 
 def output_paths(results_dir: Path, logs_dir: Path, run_id: str) -> dict[str, Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from ...model import TIER_TITLES
@@ -26,7 +27,8 @@ def summary_dict(results: RunResults, run: dict, processing_seconds: float, clas
         "categories": results.categories_sorted(),
         "confidence_distribution": results.confidence_distribution(),
         "errors": [{"filename": r.filename, "error": r.error, "code": r.error_code,
-                    "status": r.status, "destination": r.destination} for r in results.failures],
+                    "status": r.status, "destination": r.destination, "detail": r.detail}
+                   for r in results.failures],
         # beyond the spec
         "throughput": {"images_per_second": round(per_second, 2),
                        "images_per_minute": round(per_second * 60, 1)},
@@ -36,6 +38,7 @@ def summary_dict(results: RunResults, run: dict, processing_seconds: float, clas
         "confidence_thresholds": {"auto": results.tiers.auto_threshold,
                                   "check": results.tiers.check_threshold},
         "duplicates": len(results.duplicates),
+        "review": review_counts(results),
         "sources_kept": [{"filename": r.filename, "destination": r.destination, "note": r.note}
                          for r in results.rows if r.source_kept],
         "average_confidence": round(results.average_confidence, 4),
@@ -53,3 +56,12 @@ def summary_dict(results: RunResults, run: dict, processing_seconds: float, clas
 
 def write_summary(path: Path, summary: dict) -> Path:
     return write_text(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+
+
+def review_counts(results: RunResults) -> dict:
+    """The clerks' standing decisions on this run's photos, by action, and how many still wait."""
+    decided = Counter(r.review_action for r in results.successes if r.review_action)
+    waiting = [r for r in results.needs_a_look]
+    return {"decided": sum(decided.values()), "by_action": dict(sorted(decided.items())),
+            "corrected": sum(1 for r in results.successes if r.corrected_category),
+            "waiting": len(waiting)}

@@ -1,4 +1,5 @@
-"""``batch_results_<run>.csv`` (Excel-friendly UTF-8 with BOM) and ``.xlsx`` (a sheet per tier).
+"""``batch_results_<run>.csv`` (for programs: the spec's columns, UTF-8 with BOM) and ``.xlsx``
+(for people: a sheet per tier, plain headers, percentages, dates, printable).
 
 Review rows are amber in the spreadsheet (a person must look at them), failures red.
 """
@@ -6,17 +7,39 @@ Review rows are amber in the spreadsheet (a person must look at them), failures 
 from __future__ import annotations
 
 import csv
+from datetime import datetime
 from pathlib import Path
 
 from ...model import AUTO, CHECK, REVIEW, TIER_TITLES
 from .atomic import atomic_path
 from .results import CSV_COLUMNS, ResultRow, RunResults
-from .xlsx_writer import AMBER, HEADER, PLAIN, RED, Sheet, save
+from .xlsx_writer import AMBER, DATETIME, GENERAL, HEADER, PERCENT, PLAIN, RED, Sheet, save
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-TEXT_COLUMNS = {"filename", "category", "top2_category", "destination", "error", "model_version"}
-WIDTHS = {"filename": 34, "category": 14, "confidence": 11, "status": 10, "timestamp": 20, "tier": 14,
-          "top2_category": 14, "destination": 48, "content_hash": 20, "error": 40, "model_version": 28}
+TEXT_COLUMNS = {"filename", "category", "top2_category", "destination", "error", "model_version",
+                "model_category", "corrected_category", "reviewed_by", "review", "folder", "error_detail"}
+RESULT_WORDS = {"success": "classified", "error": "failed", "duplicate": "duplicate"}
+# the spreadsheet's columns: header, width, number format, value (blank where it does not apply);
+# the model version stays last (scripts read it from there)
+XLSX_COLUMNS = (
+    ("Photo", 34, GENERAL, lambda r: r.filename),
+    ("Category", 14, GENERAL, lambda r: r.category),
+    ("Confidence", 11, PERCENT, lambda r: round(r.confidence, 4) if r.status == "success" else None),
+    ("Second guess", 14, GENERAL, lambda r: r.top2_category),
+    ("Tier", 14, GENERAL, lambda r: r.tier_title),
+    ("Shelf", 14, GENERAL, lambda r: r.shelf),
+    ("Result", 11, GENERAL, lambda r: RESULT_WORDS.get(r.status, r.status)),
+    ("Problem and what to do", 60, GENERAL, lambda r: r.error),
+    ("Model said", 14, GENERAL, lambda r: r.model_category),
+    ("Corrected to", 14, GENERAL, lambda r: r.corrected_category),
+    ("Reviewed by", 16, GENERAL, lambda r: r.reviewer),
+    ("Review", 22, GENERAL, lambda r: r.review_words),
+    ("Reviewed at", 19, DATETIME, lambda r: _when(r.reviewed_at)),
+    ("Finished at", 19, DATETIME, lambda r: _when(r.timestamp)),
+    ("File", 48, GENERAL, lambda r: r.destination),
+    ("Fingerprint (SHA-256)", 20, GENERAL, lambda r: r.content_hash),
+    ("Model version", 28, GENERAL, lambda r: r.model_version),
+)
 
 
 def spreadsheet_safe(value: str) -> str:
@@ -54,14 +77,19 @@ def write_xlsx(path: Path, results: RunResults) -> Path:
 
 
 def _sheet(title: str, rows: list[ResultRow], highlight: bool) -> Sheet:
-    sheet = Sheet(title, [WIDTHS[c] for c in CSV_COLUMNS])
-    sheet.append(list(CSV_COLUMNS), HEADER)
-    for row in rows:
-        style = _style(row) if highlight else PLAIN
-        sheet.append([row.filename, row.category, round(row.confidence, 4), row.status, row.timestamp,
-                      row.tier_title, row.top2_category, row.destination, row.content_hash, row.error,
-                      row.model_version], style)
+    sheet = Sheet(title, [c[1] for c in XLSX_COLUMNS], [c[2] for c in XLSX_COLUMNS])
+    sheet.append([c[0] for c in XLSX_COLUMNS], HEADER)
+    for row in rows:  # inline strings: Excel never reads them as formulas, no guard needed
+        sheet.append([c[3](row) for c in XLSX_COLUMNS], _style(row) if highlight else PLAIN)
     return sheet
+
+
+def _when(text: str) -> datetime | None:
+    """An ISO time (the journal's, local) as a datetime for the spreadsheet; None if blank or odd."""
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=None) if text else None
+    except ValueError:
+        return None
 
 
 def _style(row: ResultRow) -> int:

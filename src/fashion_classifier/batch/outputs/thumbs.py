@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
+import os
 from pathlib import Path
 
 from PIL import Image
@@ -15,7 +17,19 @@ MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"GIF
 
 
 def thumbnail_uri(path: Path, side: int = 128) -> str | None:
-    """A data URI for the image at ``path``, or None if it cannot be read."""
+    """A data URI for the image at ``path``, or None if it cannot be read.
+
+    Remembered per file (path, size, modification time): the reports are rewritten after
+    every review decision, and a night's 300 phone photos must not be decoded each time."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return _cached(str(path), info.st_size, info.st_mtime_ns, side)
+
+
+@functools.lru_cache(maxsize=1024)  # a data URI is 5-30 kB: a few nights of review photos
+def _cached(path: str, size: int, mtime_ns: int, side: int) -> str | None:
     try:
         with open(path, "rb") as handle:
             head = handle.read(SMALL_ENOUGH + 1)
