@@ -295,3 +295,49 @@ def test_the_refresh_keeps_the_earlier_runs_open_and_the_count_current(nights, b
         wait_until(page, f"{link}.innerText.startsWith('{count - 1} photos')")
         assert page.locator("#earlier-runs").get_attribute("open") is not None, "still open after the refresh"
         assert view.errors == []
+
+
+def _pick_list_of(html: str, filename: str) -> str | None:
+    """The pick list (its heading: category → shelf) that lists ``filename``, from the report."""
+    picks = html.split("<h2>Pick lists</h2>", 1)[1]
+    for block in picks.split('<div class="pick">')[1:]:
+        if f"<td>{filename}</td>" in block:
+            return block.split("</h3>", 1)[0].removeprefix("<h3>")
+    return None
+
+
+def test_a_correction_in_the_queue_moves_the_photo_on_the_downloaded_report(open_site, browser, tmp_path):
+    """The morning end to end: correct a photo with its key, then the night's report from the
+    dashboard's download link lists it on the corrected category's shelf, not the model's."""
+    import html as html_lib
+    import json
+    import time
+
+    url, out, runs = open_site
+    view = Page(browser)
+    page = open_review(view, url)
+    item = {r["id"]: r for r in waiting(out)}[current_id(page)]
+    if item["run_id"] != runs["last"]:
+        pytest.fail("the queue starts with the newest night")
+    target = next(c for c in LABELS if c != item["category"])
+    page.keyboard.press(dict(zip(LABELS, KEYS, strict=False))[target])
+    wait_until(page, f"document.getElementById('current').dataset.id !== '{item['id']}'")
+    locations = json.loads((ROOT / "config" / "locations.json").read_text())
+    name = html_lib.escape(item["rel_name"])
+    deadline = time.monotonic() + 60
+    while True:  # the dashboard rewrites the night's reports in the background
+        page.goto(url + "/")
+        page.wait_for_selector("#morning")
+        with page.expect_download() as caught:
+            page.click("#morning-downloads a[data-kind=html]")
+        report = Path(caught.value.path()).read_text(encoding="utf-8")
+        heading = _pick_list_of(report, name)
+        if heading and heading.startswith(html_lib.escape(target)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert heading is not None and heading.startswith(f"{html_lib.escape(target)} → "), heading
+    assert html_lib.escape(locations.get(target, locations["default"])) in heading
+    assert "Sarah" in report, "the reviewer is on the report"
+    csv_file = output_paths(out / RESULTS, out / "logs", runs["last"])["csv"]
+    assert target in csv_file.read_text(encoding="utf-8-sig")
+    assert view.errors == []
