@@ -1,6 +1,7 @@
 """The batch never rejects a real photo for its size (batch/shrink.py): a 48-MP JPEG of 24 MB and
-a 48-MP HEIC of 20 MB and more, tiled like a phone's (both above the 10-MB upload limit) go through a run via the real API (gunicorn), get the
-category the Predictor gives the original, and land in their folder byte for byte the original."""
+a 48-MP HEIC of 20 MB and more, tiled like a phone's (both above the 10-MB upload limit), go
+through a run via the real API (gunicorn), get the category the Predictor gives the original,
+and land in their folder byte for byte the original."""
 
 from __future__ import annotations
 

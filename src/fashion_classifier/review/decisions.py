@@ -86,6 +86,19 @@ def clean_reviewer(name: str) -> str:
     return text
 
 
+def waiting_item(db: HistoryDB, processed_dir: Path, item_id: int, reviewer: str):
+    """(clean reviewer name, the queue item) of a photo that can still be decided, else the reason."""
+    reviewer = clean_reviewer(reviewer)
+    item = get_item(db, item_id)
+    if item is None:
+        raise _why_not(db, item_id)
+    if not in_processed(item.path, processed_dir):
+        if get_item(db, item_id) is None:  # another clerk decided it meanwhile and moved it: say so
+            raise _why_not(db, item_id)
+        raise NotInQueue(f"{item.filename} is no longer in {processed_dir.name}/{item.category}/")
+    return reviewer, item
+
+
 @follows_review  # the run's reports are rewritten to show the decision
 def decide(db: HistoryDB, processed_dir: Path, item_id: int, category: str, reviewer: str,
            categories: Sequence[str] = DEFAULT_CATEGORIES) -> Decision:
@@ -94,12 +107,7 @@ def decide(db: HistoryDB, processed_dir: Path, item_id: int, category: str, revi
     ``categories`` are the model's; ``Other`` ("not one of ours") is always a valid answer."""
     if category not in folder_names(categories):
         raise InvalidCategory(f"unknown category {category!r}")
-    reviewer = clean_reviewer(reviewer)
-    item = get_item(db, item_id)
-    if item is None:
-        raise _why_not(db, item_id)
-    if not in_processed(item.path, processed_dir):
-        raise NotInQueue(f"{item.filename} is no longer in {processed_dir.name}/{item.category}/")
+    reviewer, item = waiting_item(db, processed_dir, item_id, reviewer)
     action = CONFIRMED if category == item.category else CORRECTED
     folder = processed_dir / safe_name(category)
     dest = item.path if action == CONFIRMED else _free_name(db, folder, item.path)

@@ -16,20 +16,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..history import HistoryDB
-from .decisions import RETAKE, Decision, NotInQueue, _free_name, _insert, _move, _why_not, clean_reviewer
-from .queue import get_item, in_processed
+from .decisions import RETAKE, Decision, _free_name, _insert, _move, waiting_item
 from .reports import follows_review
 
 
 @follows_review
 def retake(db: HistoryDB, processed_dir: Path, retake_dir: Path, item_id: int, reviewer: str) -> Decision:
     """Move the photo to ``retake_dir`` and record the clerk's "unusable, take it again"."""
-    reviewer = clean_reviewer(reviewer)
-    item = get_item(db, item_id)
-    if item is None:
-        raise _why_not(db, item_id)
-    if not in_processed(item.path, processed_dir):
-        raise NotInQueue(f"{item.filename} is no longer in {processed_dir.name}/{item.category}/")
+    reviewer, item = waiting_item(db, processed_dir, item_id, reviewer)
     retake_dir.mkdir(parents=True, exist_ok=True)
     dest = _free_name(db, retake_dir, item.path)
     decision_id, decided_at = _insert(db, item, "", RETAKE, reviewer, dest)  # no category: nobody can tell
