@@ -85,7 +85,7 @@ def rates_family(probs, types: Sequence[str], related: Mapping[str, str], other_
         as_related = ~is_other[rows] & (closest[rows] == related_index)
         out[t] = {"images": int(rows.sum()), "related": related.get(t),
                   "called_other": float(is_other[rows].mean()), "as_related": float(as_related.mean()),
-                  "as_unrelated": float(1 - is_other[rows].mean() - as_related.mean())}
+                  "as_unrelated": float((~is_other[rows] & ~as_related).mean())}  # no float -0.0
     return out
 
 
