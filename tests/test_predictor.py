@@ -74,6 +74,10 @@ def test_batch_bucket_path_equals_single_path(shipped_predictor, test_photos):
     together = shipped_predictor.predict_arrays(arrays)
     one_by_one = np.concatenate([shipped_predictor.predict_arrays(a[None]) for a in arrays])
     np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+    # the backend alone: 19 views = a bucket of 16, one pair, one single; the same answers
+    views = arrays[:19]
+    alone = np.concatenate([shipped_predictor._backend(v[None]) for v in views])
+    np.testing.assert_allclose(shipped_predictor._backend(views), alone, atol=1e-5)
 
 
 def test_predict_many_keeps_order_and_isolates_bad_items(shipped_predictor, test_photos):

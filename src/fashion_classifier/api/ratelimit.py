@@ -26,12 +26,17 @@ def endpoint_limits(config: Config) -> dict[str, str]:
     }
 
 
-def init_ratelimits(app: Flask, config: Config) -> Limiter:
-    """Call after the blueprints are registered: it wraps their view functions."""
+def init_ratelimits(app: Flask, config: Config) -> Limiter | None:
+    """Call after the blueprints are registered: it wraps their view functions.
+
+    With the limits off no Limiter is installed at all: flask-limiter's disabled check still
+    cost every request a before-request hook and a trusted-caller test."""
     limits = {endpoint: value for endpoint, value in endpoint_limits(config).items() if value.strip()}
     for value in limits.values():
         parse_many(value)  # a typo in a limit fails at start, not on every request
     app.config["RATELIMIT_ENABLED"] = config.ratelimit_enabled
+    if not config.ratelimit_enabled:
+        return None
     limiter = Limiter(
         key_func=get_remote_address,
         app=app,

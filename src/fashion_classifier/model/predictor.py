@@ -24,7 +24,7 @@ from ..imaging import DEFAULT_MAX_PIXELS, DecodeBudget, ImageError, decode_image
 from ..labels import DEFAULT_CATEGORIES, OTHER, load_labels, split_labels
 from .tiers import TierPolicy, policy_from
 
-BATCH_BUCKET = 16  # the batch interpreter's fixed size; smaller remainders run one by one
+BATCH_BUCKET = 16  # the batch interpreter's fixed size; smaller remainders run two by two
 
 
 @dataclass(frozen=True)
@@ -108,15 +108,18 @@ class _LiteRTBackend:
         from ai_edge_litert.interpreter import Interpreter
 
         self._single = self._make(Interpreter, self._content, self._threads, 1)
+        # a photo and its mirror (test-time averaging) in one invocation, not two
+        self._pair = self._make(Interpreter, self._content, self._threads, 2)
         self._batch = self._make(Interpreter, self._content, self._threads, BATCH_BUCKET)
         self._single_lock = threading.Lock()
+        self._pair_lock = threading.Lock()
         self._batch_lock = threading.Lock()
         self._pid = os.getpid()
 
     def release(self) -> None:
         """Drop this process's interpreters; the next call builds new ones."""
         with self._build_lock:
-            self._single = self._batch = None
+            self._single = self._pair = self._batch = None
             self._pid = None
 
     def ensure_own(self) -> bool:
@@ -127,7 +130,8 @@ class _LiteRTBackend:
             if self._pid == os.getpid():
                 return False
             self._build()
-            for entry, lock in ((self._single, self._single_lock), (self._batch, self._batch_lock)):
+            for entry, lock in ((self._single, self._single_lock), (self._pair, self._pair_lock),
+                                (self._batch, self._batch_lock)):
                 shape = entry[0].get_input_details()[0]["shape"]
                 self._run(entry, lock, np.full(shape, 255.0, dtype=np.float32))  # warm-up
             return True
@@ -152,8 +156,11 @@ class _LiteRTBackend:
         for start in range(0, whole, BATCH_BUCKET):
             out[start:start + BATCH_BUCKET] = self._run(self._batch, self._batch_lock,
                                                         x[start:start + BATCH_BUCKET])
-        for i in range(whole, len(x)):
-            out[i] = self._run(self._single, self._single_lock, x[i:i + 1])[0]
+        pairs_end = whole + (len(x) - whole) // 2 * 2
+        for i in range(whole, pairs_end, 2):
+            out[i:i + 2] = self._run(self._pair, self._pair_lock, x[i:i + 2])
+        if pairs_end < len(x):
+            out[-1] = self._run(self._single, self._single_lock, x[-1:])[0]
         return out
 
     @staticmethod
