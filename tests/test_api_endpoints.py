@@ -16,7 +16,7 @@ PREDICTION_KEYS = {"category", "confidence", "timestamp", "all_predictions", "to
 
 
 def assert_valid_prediction(body: dict, predictor) -> None:
-    assert set(body["all_predictions"]) == set(CATEGORIES)
+    assert set(body["all_predictions"]) == set(CATEGORIES) | {"Other"}  # the model's labels
     assert sum(body["all_predictions"].values()) == pytest.approx(1.0, abs=1e-3)
     assert list(body["all_predictions"].values()) == sorted(body["all_predictions"].values(), reverse=True)
     assert body["category"] == max(body["all_predictions"], key=body["all_predictions"].get)
@@ -24,7 +24,8 @@ def assert_valid_prediction(body: dict, predictor) -> None:
     assert [t["category"] for t in body["top3"]] == list(body["all_predictions"])[:3]
     confidence = body["confidence"]
     expected_tier = "auto" if confidence >= 0.85 else "check" if confidence >= 0.70 else "review"
-    assert body["tier"] == expected_tier
+    assert body["tier"] == ("review" if body["category"] == "Other" else expected_tier)
+    assert body["in_scope"] is (body["category"] != "Other")
     assert body["model_version"] == predictor.version
 
 

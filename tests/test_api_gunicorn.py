@@ -53,7 +53,7 @@ def test_predict_over_http(server):
     body = response.json()
     assert response.status_code == 200, body
     assert body["request_id"] == response.headers["X-Request-ID"]
-    assert 0 < body["confidence"] <= 1 and len(body["all_predictions"]) == 10
+    assert 0 < body["confidence"] <= 1 and len(body["all_predictions"]) == 11  # ten and Other
 
 
 def test_batch_over_http(server):

@@ -192,7 +192,7 @@ def test_inventory_export_follows_the_spec_and_the_clerks_corrections(history_co
         assert row["auto_classified"] == str(tier == "auto" and name != item.filename)
         if row["status"] == "success":
             assert re.fullmatch(r"\d{8}_\d+", row["return_id"]) and name == f"return_{row['return_id']}.jpg"
-            assert row["category_code"].startswith(("APP-", "FTW-", "ACC-"))
+            assert row["category_code"].startswith(("APP-", "FTW-", "ACC-", "RET-OTH"))
         else:  # a bad file: no category; its id falls back to the file's stem
             assert row["category"] == row["category_code"] == "" and row["return_id"] == Path(name).stem
 

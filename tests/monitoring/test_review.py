@@ -61,7 +61,7 @@ def test_queue_lists_the_unsure_photos_still_in_their_folders(review):
     for item in items:
         row = expected[item.id]
         assert item.path == Path(row["dest_path"]) and item.path.parent.name == item.category
-        assert [c for c, _ in item.guesses][0] == item.category and len(item.guesses) == len(CATEGORIES)
+        assert [c for c, _ in item.guesses][0] == item.category and len(item.guesses) == len(CATEGORIES) + 1
         assert [p for _, p in item.guesses] == sorted((p for _, p in item.guesses), reverse=True)
     items[0].path.unlink()  # a photo someone moved away by hand is not offered
     assert items[0].id not in {i.id for i in pending_items(db, processed)}
@@ -203,8 +203,9 @@ def test_corrections_export_is_a_training_split(review):
     assert {r.id: r.label for r in records} == labels
     for record in records:
         assert sha256((folder / record.path).read_bytes()) == record.sha256
-    x, y = load_arrays(records, folder, (48, 64))  # the training code's own loader
-    assert x.shape == (3, 48, 64, 3) and [CATEGORIES[i] for i in y] == [r.label for r in records]
+    answers = (*CATEGORIES, "Other")  # a clerk's "not ours" is a label too (the model's own list)
+    x, y = load_arrays(records, folder, (48, 64), labels=answers)  # the training code's own loader
+    assert x.shape == (3, 48, 64, 3) and [answers[i] for i in y] == [r.label for r in records]
     only = run_script("export_corrections.py", "--output-root", str(out), "--corrected-only")
     assert only.returncode == 0 and len(read_split(folder, "corrections")) == 2
     assert len(list((folder / "images").iterdir())) == 2, "the confirmed photo's copy was not removed"
