@@ -19,6 +19,7 @@ The peers live in requirements-bench.txt, installed in a separate venv (``make b
 a peer whose package is missing from this Python is skipped.
 
     python bench/bench_peers.py [--quick] [--rounds 2] [--duration 15] [--servers ours,flask,...]
+                                [--inference-threads N] [--ours-env NAME=VALUE] [--out PATH]
 """
 
 from __future__ import annotations
@@ -238,6 +239,9 @@ def report(args, command: str, results: dict, load_before, load_after, other_sha
         f"{' / '.join(f'{v:.2f}' for v in load_after)} after; other processes used "
         f"**{other_share:.0%}** of the CPU during the run (above a few % the numbers are not comparable).",
         "",
+        f"Inference threads: {args.inference_threads or 'each server its own default'}; "
+        f"extra environment of ours: {args.ours_env or 'none'} (rate limits off for all).",
+        "",
         f"{args.rounds} interleaved round(s): each server started, measured, stopped in turn. "
         f"1 client: {args.requests} small-photo requests ({small_bytes / 1000:.1f} kB, ~60x80 JPEG) and "
         f"{args.big_requests} 12-MP JPEG requests ({big_bytes / 1e6:.1f} MB) per round, latencies "
@@ -283,12 +287,22 @@ def parse_args(argv):
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of each concurrent run")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients (default 4)")
     parser.add_argument("--servers", default=",".join(SERVERS), help=f"comma list of {','.join(SERVERS)}")
+    parser.add_argument("--inference-threads", type=int, default=0,
+                        help="FASHION_INFERENCE_THREADS for every server (default: each one's own: 1 per "
+                             "gunicorn worker on 2 cores, all cores in a single-process server)")
+    parser.add_argument("--ours-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an extra environment variable for ours only (repeatable), e.g. "
+                             "FASHION_API_LOG_FILES=false, to see what a setting costs")
     parser.add_argument("--out", default=str(hb.ROOT / "docs" / "benchmarks" / "peers.md"))
     args = parser.parse_args(argv)
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     unknown = [s for s in args.servers if s not in CATALOGUE]
     if unknown or not args.servers:
         parser.error(f"unknown server(s) {unknown}; choose from {','.join(SERVERS)}")
+    bad = [e for e in args.ours_env if "=" not in e]
+    if bad:
+        parser.error(f"--ours-env wants NAME=VALUE, not {bad}")
+    args.ours_env = dict(e.split("=", 1) for e in args.ours_env)
     args.requests, args.warmup, args.big_requests = (20, 5, 3) if args.quick else (300, 30, 30)
     if args.quick:
         args.rounds, args.duration = 1, min(args.duration, 3.0)
@@ -324,6 +338,8 @@ def main(argv=None) -> int:
             env = {"RATELIMIT_ENABLED": "false", "FASHION_LOGS_DIR": tmp,
                    "FASHION_HISTORY_DB": str(Path(tmp) / "history.db"),
                    "BENTOML_DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1"}
+            if args.inference_threads:
+                env["FASHION_INFERENCE_THREADS"] = str(args.inference_threads)
             for round_no in range(1, args.rounds + 1):
                 for server in servers:
                     if isinstance(results.get(server.name), str):
@@ -331,7 +347,8 @@ def main(argv=None) -> int:
                     print(f"round {round_no}/{args.rounds}: {server.name} ...", flush=True)
                     log = Path(tmp) / f"{server.name}.log"
                     try:
-                        run = measure(server, args, small, big, env, log)
+                        server_env = {**env, **args.ours_env} if server.name == "ours" else env
+                        run = measure(server, args, small, big, server_env, log)
                     except KeyboardInterrupt:
                         raise
                     except Exception as exc:  # a peer that fails must not stop the others
