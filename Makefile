@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: image-test run test lint data train retrain evaluate bench batch dashboard clean-venv bench-smoke
+.PHONY: image-test run test lint data train retrain evaluate bench batch dashboard clean-venv bench-smoke bench-peers
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,3 +61,18 @@ bench-smoke: $(VENV)/.dev  ## quick benchmarks: the side-by-side ratios in the l
 	$(BIN)/python bench/bench_api.py --quick --out $(SMOKE)/api.md
 	$(BIN)/python bench/bench_batch.py --quick
 	$(BIN)/python bench/bench_ray.py --quick
+
+# the peers (FastAPI, uvicorn, LitServe, BentoML) in their own venv, never in $(VENV): they
+# would move the product's pins (starlette, prometheus-client, ...)
+BENCH_VENV ?= .venv-bench
+PEERS_ARGS ?=
+$(BENCH_VENV)/.bench: requirements.txt requirements-bench.txt pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -r requirements.txt
+	$(BENCH_VENV)/bin/pip install --quiet --no-deps -e .
+	$(BENCH_VENV)/bin/pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench-peers: $(BENCH_VENV)/.bench  ## the same Predictor behind ours, Flask, FastAPI, LitServe, BentoML (docs/benchmarks/peers.md; PEERS_ARGS=--quick)
+	$(BENCH_VENV)/bin/python bench/bench_peers.py $(PEERS_ARGS)
