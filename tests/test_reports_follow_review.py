@@ -258,3 +258,22 @@ def test_a_failing_rewrite_never_fails_the_decision_and_is_redone(night, caplog)
     decide(db, processed, second.id, second.category, "Sarah")
     assert xlsx_rows(out)[first.filename]["Category"] == "Other"
     assert not list((out / RESULTS).glob(".reports_stale_*"))
+
+
+def test_a_decision_a_crash_left_planned_rewrites_the_reports_when_finished(night):
+    """The crash came after the decision was committed, before the photo moved (and before the
+    reports were marked): finishing it at the next start (resolve_planned) rewrites them too."""
+    from fashion_classifier.review import decisions as decisions_module
+    from fashion_classifier.review import resolve_planned
+
+    out, db, processed = night["out"], night["db"], night["processed"]
+    item = next(i for i in pending_items(db, processed) if i.category != "Other")
+    new = other_category(item)
+    dest = decisions_module._free_name(db, processed / new, item.path)
+    decisions_module._insert(db, item, new, "corrected", "Night shift", dest)  # what the crash left
+    assert rows_by_name(out)[item.filename]["category"] == item.category
+    assert resolve_planned(db) == 1
+    assert reports_settled(60)
+    row = rows_by_name(out)[item.filename]
+    assert (row["category"], row["corrected_category"], row["reviewed_by"]) == (new, new, "Night shift")
+    assert dest.is_file() and not item.path.exists()

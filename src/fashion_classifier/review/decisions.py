@@ -200,6 +200,7 @@ def _done(db: HistoryDB, decision_id: int, dest: Path, method: str, note: str = 
 
 def resolve_planned(db: HistoryDB) -> int:
     """Finish the decisions and undos a crash left between "planned" and "done"; returns how many."""
+    from .reports import reports_follow
     from .undo import resolve_planned_undos
 
     rows = db.execute("SELECT * FROM review_decisions WHERE state = ?", (PLANNED,))
@@ -208,6 +209,9 @@ def resolve_planned(db: HistoryDB) -> int:
             _resolve(db, row)
         except ReviewError:  # could not move now: the decision was withdrawn, the photo waits again
             pass
+        # the crash came before the reports were marked: rewrite them now (the photo was in
+        # processed_batches/<Category>/ when the decision was planned)
+        reports_follow(db, Path(row["old_path"]).parent.parent, row["batch_file_id"])
     return len(rows) + resolve_planned_undos(db)
 
 
