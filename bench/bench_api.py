@@ -260,9 +260,7 @@ def main(argv=None) -> int:
               f"{BUSY if busy else 'machine otherwise idle'}."
               f" Model input {Predictor.from_config(Config(root=hb.ROOT)).input_size} (h, w).\n\n")
     text = header + report(args, results)
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    hb.publish(text, args.out)
     return 0
 
 

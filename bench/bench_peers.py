@@ -373,9 +373,7 @@ def main(argv=None) -> int:
     load_after = os.getloadavg()
     text = report(args, command.strip(), results, load_before, load_after, other.share(), started,
                   len(big_jpeg), statistics.mean(len(p) for p in photos))
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    hb.publish(text, args.out)
     return 0
 
 

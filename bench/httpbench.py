@@ -27,6 +27,13 @@ from fashion_classifier.config import Config  # noqa: E402
 from fashion_classifier.data.prepare import read_split  # noqa: E402
 
 
+def publish(text: str, out) -> None:
+    """Print a benchmark's markdown report and write it to ``out``."""
+    print(text)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
