@@ -25,11 +25,12 @@ from flask import Flask, jsonify, request  # noqa: E402
 
 from fashion_classifier.config import Config  # noqa: E402
 from fashion_classifier.imaging import ImageError, load_model_input  # noqa: E402
-from fashion_classifier.labels import CATEGORIES  # noqa: E402
+from fashion_classifier.labels import load_labels  # noqa: E402
 
 config = Config.from_env()
 model = keras.saving.load_model(str(config.path("keras_model_path")), compile=False)
 INPUT_SIZE = (int(model.input_shape[1]), int(model.input_shape[2]))
+LABELS = load_labels(config.path("labels_path"))  # the model's outputs (the ten, and Other)
 app = Flask(__name__)
 
 
@@ -49,6 +50,6 @@ def predict():
         return jsonify({"error": str(exc), "status": 400}), 400
     predictions = model.predict(image[None].astype(np.float32), verbose=0)[0]
     best = int(np.argmax(predictions))
-    return jsonify({"category": CATEGORIES[best], "confidence": float(predictions[best]),
+    return jsonify({"category": LABELS[best], "confidence": float(predictions[best]),
                     "timestamp": datetime.now().isoformat(),
-                    "all_predictions": {c: float(p) for c, p in zip(CATEGORIES, predictions, strict=True)}})
+                    "all_predictions": {c: float(p) for c, p in zip(LABELS, predictions, strict=True)}})
