@@ -30,11 +30,9 @@ def save_keras(model, path: Path) -> None:
     """Save weights and graph only: the optimizer state would triple the file for nothing."""
     import keras
 
-    clean = keras.models.clone_model(model)
-    clean.set_weights(model.get_weights())
-    clean.save(path)
-    # a clone of a model compiled for fine-tuning still saved its AdamW moments (27 MB instead
-    # of 9): loaded uncompiled and saved again, the file holds the weights alone
+    # saved as it is, a model compiled for fine-tuning keeps its AdamW moments (27 MB instead
+    # of 9; a clone kept them too): loaded uncompiled and saved again, it holds the weights alone
+    model.save(path)
     keras.saving.load_model(str(path), compile=False).save(path)
 
 
