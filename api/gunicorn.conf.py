@@ -15,6 +15,10 @@
 - the same worker answers gunicorn's own errors (400, 414, 431, ...) with the API's JSON body;
 - inference threads per worker: cores / workers (at least 1) unless
   ``FASHION_INFERENCE_THREADS`` is set, so busy workers do not oversubscribe the cores;
+  a prediction request that is alone in the whole server runs on every core instead
+  (``FASHION_SOLO_INFERENCE_THREADS``; the workers count their requests in flight in shared
+  memory, one slot each, given out in ``pre_fork`` and cleared in ``child_exit``:
+  ``fashion_classifier.model.lanes``, docs/benchmarks/threads.md);
 - ``preload_app``: the model file is read and checked once in the master (a broken model
   stops the server before any worker starts); each worker builds its own LiteRT
   interpreters after the fork (``post_fork``: their thread pool does not survive it); the
@@ -30,6 +34,7 @@ from pathlib import Path
 
 from fashion_classifier.config import Config
 from fashion_classifier.cpus import available_cpus
+from fashion_classifier.model.predictor import warm_in_children
 
 _config = Config.from_env()
 
@@ -42,11 +47,12 @@ worker_class = "fashion_classifier.api.worker.GuardedThreadWorker"
 # read by Config.from_env() when api.wsgi builds the app (after this file, in this process)
 os.environ.setdefault("FASHION_INFERENCE_THREADS", str(max(1, _cores // workers)))
 preload_app = True
+warm_in_children()  # the master loads and checks the model; each worker warms up its own
 timeout = _config.api_worker_timeout
 graceful_timeout = 30
 keepalive = 5  # seconds an idle kept-alive connection may wait for its next request
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # heartbeat off the disk
-accesslog = "-"
+accesslog = "-" if _config.api_access_log else None  # the app's JSON log line is the access log
 errorlog = "-"
 loglevel = "info"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
@@ -64,15 +70,20 @@ else:
 
 
 def worker_exit(server, worker):
+    from fashion_classifier.api.logqueue import flush_all
     from fashion_classifier.api.recorder import close_all
 
     close_all()
+    flush_all()
 
 
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 
+    from fashion_classifier.model import lanes
+
     multiprocess.mark_process_dead(worker.pid)
+    lanes.for_server().release(getattr(worker, "in_flight_slot", None))  # requests that died with it
 
 
 def on_exit(server):
@@ -84,9 +95,13 @@ def pre_fork(server, worker):
     # the preloaded model's LiteRT interpreters do not survive a fork with their threads, and
     # a child cannot build its own while the parent's exist: the master drops them (it never
     # predicts); each worker builds and warms up its own before it accepts a request
+    from fashion_classifier.model import lanes
     from fashion_classifier.model.predictor import release_before_fork
 
     release_before_fork()
+    # the worker's own slot of the server's in-flight count (the solo lane: model.lanes)
+    taken = [getattr(w, "in_flight_slot", None) for w in server.WORKERS.values()]
+    worker.in_flight_slot = lanes.for_server().claim(taken)
 
 
 def post_fork(server, worker):

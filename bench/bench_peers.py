@@ -161,6 +161,50 @@ def measure(server: Server, args, small: list, big: list, env: dict, log: Path) 
         kill_tree(process)
 
 
+def predictor_alone(threads: int, photos: list[bytes], big_jpeg: bytes, args) -> dict:
+    """The Predictor in this process, no HTTP: the yardstick of each server's own cost."""
+    from fashion_classifier.config import Config
+    from fashion_classifier.model import Predictor
+
+    predictor = Predictor.from_config(Config(root=hb.ROOT).with_overrides(inference_threads=threads))
+
+    def times(items: list[bytes], count: int, warmup: int) -> list[float]:
+        out = []
+        for i in range(warmup + count):
+            start = time.perf_counter()
+            predictor.predict_bytes(items[i % len(items)])
+            if i >= warmup:
+                out.append(time.perf_counter() - start)
+        return out
+
+    return {"small": times(photos, args.requests, args.warmup),
+            "big": times([big_jpeg], args.big_requests, 2)}
+
+
+def lone_request_threads(name: str, args) -> int:
+    """Inference threads a server gives a request that is alone: every core, except the bare
+    Flask peer under our gunicorn config (cores / workers, no solo lane)."""
+    if args.inference_threads:
+        return args.inference_threads
+    cores = os.cpu_count() or 1
+    return max(1, cores // (cores + 1)) if name == "flask" else cores  # gunicorn.conf: cores // workers
+
+
+def stack_costs(results: dict, alone: dict[int, dict], args) -> list[tuple[str, str]]:
+    """Per server: its 1-client p50 minus the Predictor's own p50 at the same threads."""
+    rows = []
+    for name, r in results.items():
+        threads = lone_request_threads(name, args)
+        if not isinstance(r, dict) or threads not in alone:
+            continue
+        base = alone[threads]
+        rows.append((CATALOGUE[name].label,
+                     f"{r['small_p50'] - base['small_p50']:.1f} ms (small: {r['small_p50']:.1f} - "
+                     f"{base['small_p50']:.1f}), {r['big_p50'] - base['big_p50']:.0f} ms (12-MP: "
+                     f"{r['big_p50']:.0f} - {base['big_p50']:.0f}); Predictor at {threads} thread(s)"))
+    return rows
+
+
 def summarize(runs: list[dict]) -> dict:
     """Rounds combined: latencies pooled, throughput and cold start the median, memory the max."""
     small = hb.percentiles_ms([t for r in runs for t in r["small"]])
@@ -227,7 +271,7 @@ def cpu_model() -> str:
 
 
 def report(args, command: str, results: dict, load_before, load_after, other_share: float,
-           started: str, big_bytes: int, small_bytes: int) -> str:
+           started: str, big_bytes: int, small_bytes: int, alone: dict | None = None) -> str:
     c = args.clients
     head = ["server", *[title.format(c=c) for _, title, _, _ in METRICS], "processes (children)", "non-200"]
     lines = [
@@ -270,6 +314,16 @@ def report(args, command: str, results: dict, load_before, load_after, other_sha
         lines += [f"| {title.format(c=c)} | {text} |" for title, text in rows]
     lines += ["", "Ratios: ours divided by the best peer on that measure; for latency, time and memory "
                   "below 1 is better, for requests/s above 1.", ""]
+    costs = stack_costs(results, alone or {}, args)
+    if costs:
+        lines += ["## Each server's own cost per request", "",
+                  "Its 1-client p50 minus the p50 of the Predictor alone in the benchmark's process (no "
+                  "HTTP), in the same rounds, at the inference threads the server gives a lone request: "
+                  + ", ".join(f"{t} thread(s) {a['small_p50']:.1f} ms small / {a['big_p50']:.0f} ms 12-MP"
+                              for t, a in sorted((alone or {}).items())) + ". It includes the client and "
+                  "the loopback round trip, the same for every server.", "",
+                  "| server | own cost per request |", "|---|---|"]
+        lines += [f"| {label} | {text} |" for label, text in costs] + [""]
     lines += [f"- {CATALOGUE[n].label}: req/s per round, small {r['per_round_rps']}, "
               f"12-MP {r['per_round_rps_big']}." for n, r in results.items() if isinstance(r, dict)]
     return "\n".join(lines) + "\n"
@@ -332,6 +386,7 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     other = hb.OtherWork()
     runs: dict[str, list[dict]] = {s.name: [] for s in servers}
+    alone_runs: dict[int, list[dict]] = {t: [] for t in sorted({1, os.cpu_count() or 1})}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
             # production defaults but rate limits off; logs, history and metrics files in a temp folder
@@ -341,6 +396,10 @@ def main(argv=None) -> int:
             if args.inference_threads:
                 env["FASHION_INFERENCE_THREADS"] = str(args.inference_threads)
             for round_no in range(1, args.rounds + 1):
+                for threads, kept in alone_runs.items():
+                    print(f"round {round_no}/{args.rounds}: the Predictor alone, {threads} thread(s) ...",
+                          flush=True)
+                    kept.append(predictor_alone(threads, photos, big_jpeg, args))
                 for server in servers:
                     if isinstance(results.get(server.name), str):
                         continue  # failed in an earlier round
@@ -371,8 +430,11 @@ def main(argv=None) -> int:
         if server_runs and not isinstance(results.get(name), str):
             results[name] = summarize(server_runs)
     load_after = os.getloadavg()
+    alone = {t: {"small_p50": hb.percentiles_ms([x for r in kept for x in r["small"]])["p50"],
+                 "big_p50": hb.percentiles_ms([x for r in kept for x in r["big"]])["p50"]}
+             for t, kept in alone_runs.items() if kept}
     text = report(args, command.strip(), results, load_before, load_after, other.share(), started,
-                  len(big_jpeg), statistics.mean(len(p) for p in photos))
+                  len(big_jpeg), statistics.mean(len(p) for p in photos), alone)
     hb.publish(text, args.out)
     return 0
 

@@ -8,6 +8,7 @@ import pytest
 from api_support import flush, make_app, product_png, real_photos, state, upload, upload_batch
 
 from fashion_classifier import __version__
+from fashion_classifier.api.logqueue import flush_all
 from fashion_classifier.history import HistoryDB
 from fashion_classifier.labels import CATEGORIES
 
@@ -254,6 +255,7 @@ def test_structured_log_lines_carry_the_request_id(tmp_config, shipped_predictor
     app = make_app(tmp_config, shipped_predictor, api_log_level="INFO")
     app.test_client().get("/classes", headers={"X-Request-ID": "log-trace-7"})
     upload(app.test_client(), b"", headers={"X-Request-ID": "log-trace-8"})
+    flush_all()  # request lines are written in batches (api.logqueue)
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
     by_id = {line["request_id"]: line for line in lines if line["logger"].endswith("access")}
     assert by_id["log-trace-7"]["status"] == 200 and by_id["log-trace-7"]["path"] == "/classes"

@@ -12,6 +12,7 @@ import pytest
 from api_support import make_app, product_png, state, upload
 
 from fashion_classifier.api.logfiles import SharedRotatingFileHandler
+from fashion_classifier.api.logqueue import flush_all
 from fashion_classifier.api.logs import LOGGER_NAME, FileFormatter
 
 LINE = re.compile(r"^writer (\d+) line (\d+) x+$")
@@ -115,6 +116,7 @@ def test_api_writes_both_files_and_errors_only_in_the_errors_file(tmp_config, sh
     client = app.test_client()
     upload(client, product_png())
     logging.getLogger(LOGGER_NAME + ".test").error("disk on fire")
+    flush_all()  # request lines are written in batches (api.logqueue)
     logs = tmp_config.path("logs_dir")
     text, errors = (logs / "api.log").read_text(), (logs / "api_errors.log").read_text()
     assert "INFO: POST /predict 200" in text and "ERROR: disk on fire" in text

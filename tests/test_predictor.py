@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from fashion_classifier.data.prepare import read_split
 from fashion_classifier.imaging import CorruptImageError, EmptyImageError, ImageError
 from fashion_classifier.labels import CATEGORIES
 from fashion_classifier.model import Predictor, TierPolicy
+from fashion_classifier.model.predictor import ALWAYS_MIRROR
 from fashion_classifier.training.arrays import load_arrays
 
 
@@ -135,22 +137,101 @@ def test_keras_backend_agrees_with_litert(repo_config, shipped_predictor, test_p
                                atol=1e-4)
 
 
-def test_mirror_averaging_is_the_mean_of_both_views(repo_config, shipped_predictor, test_photos):
+def _variant(repo_config, predictor, **changes) -> Predictor:
     from dataclasses import replace as dc_replace
 
+    return Predictor(repo_config.path("model_path"), dc_replace(predictor.info, **changes), warmup=False)
+
+
+def test_mirror_averaging_is_the_mean_of_both_views(repo_config, shipped_predictor, test_photos):
     x = np.stack([shipped_predictor.preprocess(d) for d in test_photos[:5]])
-    plain_info = dc_replace(shipped_predictor.info, flip_tta=False)
-    plain = Predictor(repo_config.path("model_path"), plain_info, warmup=False)
-    flip_info = dc_replace(shipped_predictor.info, flip_tta=True)
-    flipped = Predictor(repo_config.path("model_path"), flip_info, warmup=False)
+    plain = _variant(repo_config, shipped_predictor, flip_tta=False)
+    flipped = _variant(repo_config, shipped_predictor, flip_tta=True, mirror_below=ALWAYS_MIRROR)
     expected = (plain.predict_arrays(x) + plain.predict_arrays(x[:, :, ::-1])) / 2
     np.testing.assert_allclose(flipped.predict_arrays(x), expected, atol=1e-6)
+
+
+def test_the_mirror_runs_only_for_photos_the_plain_view_is_unsure_of(repo_config, shipped_predictor,
+                                                                    test_photos):
+    x = np.stack([shipped_predictor.preprocess(d) for d in test_photos[:40]])
+    plain = _variant(repo_config, shipped_predictor, flip_tta=False).predict_arrays(x)
+    mirrored = _variant(repo_config, shipped_predictor, flip_tta=False).predict_arrays(x[:, :, ::-1])
+    both = (plain + mirrored) / 2
+    line = float(np.median(plain.max(axis=1)))  # half the photos on each side
+    sure = plain.max(axis=1) >= line
+    assert 0 < sure.sum() < len(x)
+    selective = _variant(repo_config, shipped_predictor, flip_tta=True, mirror_below=line)
+    got = selective.predict_arrays(x)
+    np.testing.assert_allclose(got[sure], plain[sure], atol=1e-6)
+    np.testing.assert_allclose(got[~sure], both[~sure], atol=1e-6)
+    backend = selective._backend
+    before = dict(backend.invocations)
+    selective.predict_arrays(x[sure][:1])
+    assert backend.invocations["shared"] == before["shared"] + 1, "a sure photo ran its mirror view"
+    selective.predict_arrays(x[~sure][:1])
+    assert backend.invocations["shared"] == before["shared"] + 3, "an unsure photo skipped its mirror view"
+
+
+def test_the_shipped_card_fits_where_the_mirror_pays(shipped_predictor):
+    """Fitted on validation data (training.mirror): a line below 1, so sure photos skip the mirror."""
+    assert shipped_predictor.info.flip_tta
+    assert 0.5 < shipped_predictor.info.mirror_below < 1.0
+    assert shipped_predictor.info.card["training"]["val_changed"] <= 0.0005
+
+
+def test_a_request_alone_in_the_server_runs_on_the_solo_lane(repo_config, test_photos):
+    from fashion_classifier.model.lanes import InFlight
+
+    in_flight = InFlight()
+    config = repo_config.with_overrides(inference_threads=1, solo_inference_threads=2)
+    predictor = Predictor.from_config(config, in_flight=in_flight)
+    assert predictor.threads == {"shared": 1, "solo": 2}
+    backend, photo = predictor._backend, test_photos[0]
+    expected = predictor.predict_bytes(photo)  # nothing counted in flight: alone
+    assert backend.invocations["solo"] >= 1 and backend.invocations["shared"] == 0
+    with in_flight.request():  # this request alone: still the solo lane
+        predictor.predict_bytes(photo)
+        assert backend.invocations["shared"] == 0
+        with in_flight.request():  # another one in flight: each on its share
+            busy = predictor.predict_bytes(photo)
+    assert backend.invocations["shared"] >= 1
+    assert busy.category == expected.category
+    assert abs(busy.confidence - expected.confidence) < 1e-4
+    before = dict(backend.invocations)
+    predictor.predict_many([photo, photo, photo])  # a batch takes the shared lane, alone or not
+    assert backend.invocations["shared"] > before["shared"] and backend.invocations["solo"] == before["solo"]
+
+
+def test_without_a_server_count_there_is_one_lane(repo_config):
+    config = repo_config.with_overrides(inference_threads=1, solo_inference_threads=2)
+    predictor = Predictor.from_config(config)
+    assert predictor.threads == {"shared": 1}
+
+
+def test_in_flight_slots_a_dead_worker_leaves_nothing_counted():
+    from fashion_classifier.model.lanes import InFlight
+
+    in_flight = InFlight(slots=4)
+    first = in_flight.claim([])  # the master, before forking a worker
+    second = in_flight.claim([first])
+    assert (first, second) == (1, 2)
+    assert in_flight.claim([1, 2, 3]) == 3, "full: the last slot is shared"
+    pid = os.fork()
+    if pid == 0:  # the worker of slot 3: a request still in flight when it dies
+        with in_flight.request():
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert in_flight.total() == 1, "the dead worker's request is still counted"
+    in_flight.release(3)  # gunicorn's child_exit in the master
+    assert in_flight.total() == 0
+    with in_flight.request(), in_flight.request():
+        assert in_flight.total() == 2
+    assert in_flight.total() == 0
 
 
 def test_a_forked_child_builds_its_own_interpreters(repo_config, test_photos):
     """gunicorn forks workers from a preloaded app: the child must not run the parent's
     interpreters (their thread pool is gone) but its own, with the same answers."""
-    import os
 
     from fashion_classifier.model.predictor import rebuild_after_fork, release_before_fork
 

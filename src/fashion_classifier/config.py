@@ -83,7 +83,9 @@ class Config:
     labels_path: Path = Path("models/labels.json")  # category names in output order
     model_card_path: Path = Path("models/model_card.json")  # version, input size, metrics of the model
     backend: str = "litert"  # "litert" (default, no TensorFlow) or "keras"
-    inference_threads: int = 0  # LiteRT threads per interpreter; 0: one per core
+    inference_threads: int = 0  # LiteRT threads per interpreter; 0: one per core (gunicorn: cores / workers)
+    solo_inference_threads: int = 0  # the API's threads for a request alone in the server; 0: every core; 1: no solo lane
+    mirror_below: float | None = None  # the mirror view runs when the plain view's top probability is below this; empty: the model card's (2: every photo, 0: none)
     seed: int = 1337  # split and training seed
     cache_dir: Path = Path("data/cache")  # decoded training arrays, reused between runs
 
@@ -136,6 +138,7 @@ class Config:
     request_decode_seconds: float = 20.0  # decoding seconds one /predict_batch may spend; later files: request_budget_exceeded
     api_log_level: str = "INFO"  # API log level
     api_log_json: bool = True  # one JSON object per log line on stderr (false: plain text)
+    api_access_log: bool = False  # also gunicorn's own access line per request on stdout (the JSON log line above has the same facts and the request id)
     api_log_files: bool = True  # also write logs/api.log and logs/api_errors.log (false: stderr only)
     api_log_max_bytes: int = 10 * 1024 * 1024  # api.log and api_errors.log rotate at this size (0: never, e.g. under logrotate)
     api_log_backups: int = 10  # rotated log files kept (api.log.1 ... api.log.10)
@@ -249,6 +252,8 @@ def _convert(name: str, type_name, raw: str):
             return int(raw)
         if type_text == "float":
             return float(raw)
+        if type_text == "float | None":
+            return float(raw) if raw.strip() else None
         return raw
     except ValueError as exc:
         raise ValueError(f"bad value for setting {name}: {exc}") from exc

@@ -15,11 +15,12 @@ import time
 from flask import Flask, g, request
 
 from ..history import now_iso
+from .logs import ACCESS_LOGGER_NAME
 from .payloads import json_body_limit
 from .state import get_state
 from .uploads import MULTIPART_SLACK
 
-log = logging.getLogger("fashion_classifier.api.access")
+log = logging.getLogger(ACCESS_LOGGER_NAME)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -70,11 +71,22 @@ def _finish(response):
     endpoint = endpoint_label()
     state.metrics.observe_request(endpoint, request.method, response.status_code, seconds)
     recorded_endpoint = endpoint if request.url_rule is not None else request.path[:MAX_RECORDED_PATH]
-    if not state.recorder.record(_call_row(recorded_endpoint, response.status_code, seconds),
-                                 _prediction_rows(recorded_endpoint)):
-        state.metrics.recorder_dropped.inc()
-    _log_request(endpoint, response.status_code, seconds)
+    rows = (_call_row(recorded_endpoint, response.status_code, seconds), _prediction_rows(recorded_endpoint))
+    line = _log_line(endpoint, response.status_code, seconds)
+    # the history rows and the log line once the answer is sent: the client does not wait for them
+    response.call_on_close(lambda: _after_sent(state, rows, line))
     return response
+
+
+def _after_sent(state, rows: tuple[dict, list[dict]], line: tuple) -> None:
+    try:
+        if not state.recorder.record(*rows):
+            state.metrics.recorder_dropped.inc()
+        level, args, extra = line
+        log.log(level, "%s %s %d", *args, extra=extra)
+    except Exception:  # bookkeeping never fails a request that was already answered
+        logging.getLogger(__name__).exception("request %s: its history row or log line was not written",
+                                              rows[0].get("request_id"))
 
 
 def _call_row(endpoint: str, status: int, seconds: float) -> dict:
@@ -98,10 +110,12 @@ def _prediction_rows(endpoint: str) -> list[dict]:
             for p in g.get("predictions", ())]
 
 
-def _log_request(endpoint: str, status: int, seconds: float) -> None:
+def _log_line(endpoint: str, status: int, seconds: float) -> tuple[int, tuple, dict]:
+    """The request's log line (level, message arguments, fields), written after the answer."""
     level = logging.WARNING if status >= 500 else logging.INFO
-    log.log(level, "%s %s %d", request.method, endpoint, status, extra={
+    return level, (request.method, endpoint, status), {
+        "request_id": g.request_id,  # set here: the filter's own lookup costs more
         "method": request.method, "path": request.path[:MAX_RECORDED_PATH], "status": status,
         "duration_ms": round(seconds * 1000, 3), "remote": request.remote_addr,
         "category": g.get("category"), "images": g.get("images"), "error_code": g.get("error_code"),
-    })
+    }

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from flask.testing import FlaskClient
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Config
 from ..history import HistoryDB
 from ..internal_key import internal_key
-from ..model import Predictor
+from ..model import Predictor, lanes
 from ..models.store import ModelStore, uses_store
 from . import multipart
 from .body import BodyGuard
@@ -42,6 +43,7 @@ def create_app(config: Config | None = None, predictor: Predictor | None = None)
     config = _trust_internal_key(config)
     multipart.install()  # odd file names in a multipart body cost nothing but themselves
     app = Flask(__name__)
+    app.test_client_class = ClosingTestClient
     app.json.sort_keys = False  # keep the spec's key order
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes  # per request in context._start
     if config.proxy_hops > 0:  # behind a balancer: rate limits, trusted addresses and logs see the client
@@ -60,6 +62,14 @@ def create_app(config: Config | None = None, predictor: Predictor | None = None)
     return app
 
 
+class ClosingTestClient(FlaskClient):
+    """Closes every response right away, as a WSGI server does once it has sent it: the
+    history row and the log line are written then (``context._finish``)."""
+
+    def open(self, *args, buffered: bool = True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
 def _trust_internal_key(config: Config) -> Config:
     """The batch's key (made here at first start) joins the trusted keys: it is never rate limited."""
     key = internal_key(config)
@@ -71,9 +81,10 @@ def _trust_internal_key(config: Config) -> Config:
 def _build_state(config: Config, predictor: Predictor | None) -> ApiState:
     load_error = None
     injected = predictor is not None
+    in_flight = lanes.for_server()
     if predictor is None:
         try:
-            predictor = Predictor.from_config(config)
+            predictor = Predictor.from_config(config, in_flight=in_flight)
         except Exception as exc:  # serve /health and /readyz (503) instead of crash-looping
             load_error = f"{type(exc).__name__}: {exc}"
             log.critical("model could not be loaded: %s", load_error)
@@ -81,10 +92,12 @@ def _build_state(config: Config, predictor: Predictor | None) -> ApiState:
     metrics = Metrics()
     metrics.model(predictor)
     watch = ModelStore.of(config) if uses_store(config) and not injected else None
-    holder = ModelHolder(predictor, watch, lambda: Predictor.from_config(config), config.model_reload_seconds,
+    holder = ModelHolder(predictor, watch, lambda: Predictor.from_config(config, in_flight=in_flight),
+                         config.model_reload_seconds,
                          on_switch=metrics.model)
     return ApiState(config=config, holder=holder, recorder=CallRecorder(config.path("history_db")),
-                    metrics=metrics, api_keys=load_api_keys(config), load_error=load_error)
+                    metrics=metrics, api_keys=load_api_keys(config), load_error=load_error,
+                    in_flight=in_flight)
 
 
 def _migrate(config: Config) -> None:

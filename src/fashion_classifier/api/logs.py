@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import g, has_request_context
 
 from .logfiles import SharedRotatingFileHandler
+from .logqueue import BackgroundHandler
 
 LOGGER_NAME = "fashion_classifier.api"
+ACCESS_LOGGER_NAME = LOGGER_NAME + ".access"  # one line per request (context), written in batches
 _HANDLER_MARK = "_fashion_api_handler"
 # LogRecord attributes that are not extra fields
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
@@ -49,10 +53,30 @@ class StderrHandler(logging.StreamHandler):
         pass
 
 
+class _SecondClock:
+    """``time.strftime`` of a record's second, computed once per second (every request logs a
+    line: formatting the same second again and again was a visible share of a request)."""
+
+    def __init__(self, converter, layout: str):
+        self._converter, self._layout = converter, layout
+        self._second, self._text = None, ""
+
+    def __call__(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:  # a race only recomputes the same text
+            self._text = time.strftime(self._layout, self._converter(second))
+            self._second = second
+        return self._text
+
+
 class JsonFormatter(logging.Formatter):
+    def __init__(self):
+        super().__init__()
+        self._clock = _SecondClock(self.converter, "%Y-%m-%dT%H:%M:%S")
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "time": f"{self._clock(record.created)}.{int(record.msecs):03d}",
             "level": record.levelname,
             "logger": record.name,
             "request_id": getattr(record, "request_id", "-"),
@@ -67,8 +91,12 @@ class JsonFormatter(logging.Formatter):
 class FileFormatter(logging.Formatter):
     """The spec's layout, ``[time] LEVEL: message``, then the line's fields as key=value."""
 
+    def __init__(self):
+        super().__init__()
+        self._clock = _SecondClock(self.converter, "%Y-%m-%d %H:%M:%S")
+
     def format(self, record: logging.LogRecord) -> str:
-        line = f"[{self.formatTime(record, '%Y-%m-%d %H:%M:%S')}] {record.levelname}: {record.getMessage()}"
+        line = f"[{self._clock(record.created)}] {record.levelname}: {record.getMessage()}"
         fields = {"request_id": getattr(record, "request_id", "-")}
         fields.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and v is not None})
         line += " (" + " ".join(f"{k}={_plain(v)}" for k, v in fields.items()) + ")"
@@ -77,9 +105,12 @@ class FileFormatter(logging.Formatter):
         return line
 
 
+_NEEDS_QUOTES = re.compile(r'[\s"()=]')
+
+
 def _plain(value) -> str:
     text = str(value)
-    return json.dumps(text) if not text or any(ch.isspace() or ch in '"()=' for ch in text) else text
+    return json.dumps(text) if not text or _NEEDS_QUOTES.search(text) else text
 
 
 @dataclass(frozen=True)
@@ -107,7 +138,18 @@ def configure_logging(level: str = "INFO", as_json: bool = True,
         handler.addFilter(RequestIdFilter())
         logger.addHandler(handler)
     logger.propagate = False
+    _queue_access_lines(logger)
     return logger
+
+
+def _queue_access_lines(api_logger: logging.Logger) -> None:
+    """The per-request lines go through ``logqueue`` to the same handlers, in batches."""
+    access = logging.getLogger(ACCESS_LOGGER_NAME)
+    for handler in [h for h in access.handlers if isinstance(h, BackgroundHandler)]:
+        access.removeHandler(handler)
+        handler.close()
+    access.addHandler(BackgroundHandler(api_logger))
+    access.propagate = False
 
 
 def _file_handlers(files: LogFiles | None) -> list[logging.Handler]:

@@ -3,8 +3,13 @@
 Requests only put a row on a bounded queue (never blocking: a full queue drops
 the row and counts it). One writer thread per process drains the queue in
 batches into ``api_calls`` / ``api_predictions``; a database error is logged
-and never reaches a request. Rows still queued are written on ``close()``,
-which runs at exit and from gunicorn's ``worker_exit`` hook.
+and never reaches a request. The writer waits up to ``linger_seconds`` after
+a row arrives before it writes, so a busy server writes one transaction for
+many requests: one per request (a lone client) took about a millisecond of
+every request's time, the commit competing with the next request's model for
+the cores (docs/benchmarks/peers.md). ``flush`` cuts the wait short. Rows
+still queued are written on ``close()``, which runs at exit and from gunicorn's
+``worker_exit`` hook.
 
 The thread starts lazily in the process that records, so an app built in
 gunicorn's master (``preload_app``) gets a fresh writer in every worker.
@@ -33,10 +38,13 @@ _RECORDERS: weakref.WeakSet[CallRecorder] = weakref.WeakSet()
 
 
 class CallRecorder:
-    def __init__(self, db_path: Path, max_queue: int = 20_000, batch_size: int = 500):
+    def __init__(self, db_path: Path, max_queue: int = 20_000, batch_size: int = 500,
+                 linger_seconds: float = 0.5):
         self.db_path = Path(db_path)
         self.max_queue = max_queue
         self.batch_size = batch_size
+        self.linger_seconds = linger_seconds
+        self._hurry = threading.Event()  # set by flush/close: write what is queued now
         self.written = 0
         self.dropped = 0
         self.failed = 0
@@ -69,6 +77,7 @@ class CallRecorder:
         with self._lock:
             if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
                 self._queue = queue.Queue(self.max_queue)
+                self._hurry = threading.Event()  # not one inherited through a fork
                 self._thread = threading.Thread(target=self._run, args=(self._queue,),
                                                 name="api-call-recorder", daemon=True)
                 self._pid = os.getpid()
@@ -81,6 +90,8 @@ class CallRecorder:
         stop = False
         while not stop:
             items = [q.get()]
+            if items[0] is not _STOP and self.linger_seconds > 0:
+                self._hurry.wait(self.linger_seconds)  # let more rows join this transaction
             while items[-1] is not _STOP and len(items) < self.batch_size:
                 try:
                     items.append(q.get_nowait())
@@ -123,19 +134,24 @@ class CallRecorder:
         if q is None or self._pid != os.getpid():
             return True
         deadline = time.monotonic() + timeout
-        with q.all_tasks_done:
-            while q.unfinished_tasks:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                q.all_tasks_done.wait(remaining)
-        return True
+        self._hurry.set()
+        try:
+            with q.all_tasks_done:
+                while q.unfinished_tasks:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    q.all_tasks_done.wait(remaining)
+            return True
+        finally:
+            self._hurry.clear()
 
     def close(self, timeout: float = 5.0) -> bool:
         """Write what is queued, then stop the writer thread. Safe to call twice."""
         thread, q = self._thread, self._queue
         if thread is None or q is None or self._pid != os.getpid() or not thread.is_alive():
             return True
+        self._hurry.set()  # for good: the writer no longer lingers
         try:
             q.put(_STOP, timeout=timeout)
         except queue.Full:

@@ -72,6 +72,7 @@ def save_all(model, size, config, out_dir: Path, training: dict, labels=DEFAULT_
         "categories": list(split_labels(labels)[0]),
         "temperature": training["temperature"],
         "test_time_augmentation": training.get("test_time_augmentation", "none"),
+        **({"mirror_below": training["mirror_below"]} if "mirror_below" in training else {}),
         "temperature_note": "softmax temperature fitted on val, folded into the head weights",
         "data": {"dataset": str(config.dataset_dir), "data_hash": data_report.get("data_hash"),
                  "counts": data_report.get("counts"), "split_seed": data_report.get("seed")},

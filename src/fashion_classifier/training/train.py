@@ -117,7 +117,9 @@ def calibrate(tf, model, val, allow_mirror: bool = True) -> tuple[dict, np.ndarr
 
     Returns the facts for the card and the val probabilities as the calibrated model
     gives them (the open-world fit reuses them instead of predicting val again)."""
+    from ..model import TierPolicy
     from .calibration import average_views, fit_temperature
+    from .mirror import fit_mirror_below
     from .model import fold_temperature
 
     plain = model.predict(dataset(tf, *val, 128), verbose=0)
@@ -131,6 +133,12 @@ def calibrate(tf, model, val, allow_mirror: bool = True) -> tuple[dict, np.ndarr
     fold_temperature(model, temperature)
     facts = {"temperature": temperature, "test_time_augmentation": "hflip" if use_flip else "none",
              "val_accuracy_single_view": acc_plain, "val_accuracy_hflip": acc_hflip}
+    if use_flip:  # the mirror only for the photos it can change (training.mirror)
+        policy = TierPolicy()
+        views = average_views([plain], temperature), average_views([mirror], temperature)
+        facts.update(fit_mirror_below(*views, (policy.check_threshold, policy.auto_threshold)))
+        log.info("mirror view below a top probability of %s: %.1f%% of val photos", facts["mirror_below"],
+                 100 * facts["val_mirrored"])
     return facts, average_views([plain, mirror] if use_flip else [plain], temperature)
 
 

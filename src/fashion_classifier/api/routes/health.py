@@ -68,17 +68,17 @@ def history_not_writable(state: ApiState) -> str | None:
     write failing counts too (a full disk, a damaged file).
     """
     path = Path(state.recorder.db_path)
-    shown = _relative(path, state.config.root)
     user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "this user"
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        return f"history database {shown} is not writable by {user}"
+        return f"history database {_relative(path, state.config.root)} is not writable by {user}"
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         return f"history database folder {_relative(folder, state.config.root)}/ is not writable by {user}"
     if state.recorder.last_error:
-        return f"history database {shown} could not be written: {state.recorder.last_error}"
+        return (f"history database {_relative(path, state.config.root)} could not be written: "
+                f"{state.recorder.last_error}")
     return None
 
 

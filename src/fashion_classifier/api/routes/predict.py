@@ -6,6 +6,7 @@ reference system's extra keys are added by ``compat``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,16 @@ from ..state import get_state
 from ..uploads import clean_filename, read_file, single_upload
 
 bp = Blueprint("predict", __name__)
+
+
+def counted(view):
+    """Count the request in the server's in-flight total while it runs: the Predictor gives a
+    request that is alone every core (``model.lanes``)."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        with get_state().in_flight.request():
+            return view(*args, **kwargs)
+    return wrapper
 
 
 def _predictor():
@@ -46,6 +57,7 @@ def _observe(predictions: list[Prediction]) -> None:
 
 
 @bp.post("/predict")
+@counted
 def predict():
     predictor = _predictor()
     config = get_state().config
@@ -100,6 +112,7 @@ def _batch_items(config) -> list[_Item]:
 
 
 @bp.post("/predict_batch")
+@counted
 def predict_batch():
     predictor = _predictor()
     config = get_state().config
