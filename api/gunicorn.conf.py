@@ -105,6 +105,14 @@ def pre_fork(server, worker):
 
 
 def post_fork(server, worker):
+    import signal
+
     from fashion_classifier.model.predictor import rebuild_after_fork
 
+    # the worker still has the master's signal handlers until gunicorn installs its own after
+    # this hook: a SIGTERM while it builds its interpreters would only be queued for a master
+    # that is not there, and the worker would never stop. Default handling meanwhile: it ends
+    # the worker, which has not accepted anything yet.
+    for number in worker.SIGNALS:
+        signal.signal(number, signal.SIG_DFL)
     rebuild_after_fork()

@@ -148,6 +148,30 @@ def test_graceful_stop_loses_no_history_rows(tmp_path):
     assert set(ids) <= recorded
 
 
+def test_a_stop_right_after_the_start_stops_every_worker(tmp_path):
+    """SIGTERM as soon as the first worker answers, while the others may still be building
+    their interpreters (post_fork): every worker must stop, and quickly. Before post_fork reset
+    the master's inherited signal handlers, such a worker ignored the signal until the master
+    killed it after the graceful timeout."""
+    for attempt in range(3):
+        port = free_port()
+        log = tmp_path / f"server-{attempt}.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [str(BIN / "gunicorn"), "-c", "api/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "api.wsgi:app"],
+                cwd=ROOT, env=server_env(tmp_path, port, FASHION_API_WORKERS="4"), stdout=out,
+                stderr=subprocess.STDOUT)
+            try:
+                wait_ready(f"http://127.0.0.1:{port}/readyz", process)
+                started = time.monotonic()
+                code = stop(process, timeout=20)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+        assert code == 0, log.read_text()[-2000:]
+        assert time.monotonic() - started < 15, "a worker did not stop on SIGTERM"
+
+
 def test_api_never_imports_tensorflow(tmp_path):
     code = ("import sys; from fashion_classifier.api import create_app; app = create_app(); "
             "c = app.test_client(); assert c.get('/readyz').status_code == 200; "

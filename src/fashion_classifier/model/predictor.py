@@ -285,6 +285,7 @@ class Predictor:
         self._other = self.labels.index(OTHER) if self.info.has_other else None
         self._in_scope = np.array([i for i, label in enumerate(self.labels) if label != OTHER])
         self.tiers = tiers or TierPolicy()
+        self._mirror_lines = self._mirror_lines_per_output()
         self.max_pixels = max_pixels
         if warmup:
             self.warmup()
@@ -313,6 +314,19 @@ class Predictor:
     def version(self) -> str:
         return self.info.version
 
+    def _mirror_lines_per_output(self) -> np.ndarray:
+        """Per output: the top probability below which the mirror runs. The card's line, fitted
+        for the fixed tiers; a category whose auto-approve line (precision mode) is above it
+        gets the mirror for every photo, since near that line the mirror can change the tier."""
+        line = self.info.mirror_below
+        return np.array([ALWAYS_MIRROR if label != OTHER and self.tiers.auto_line(label) > line else line
+                         for label in self.labels], dtype=np.float32)
+
+    @property
+    def mirror_lines(self) -> np.ndarray:
+        """Per output: the top probability below which a photo also runs its mirror view."""
+        return self._mirror_lines
+
     @property
     def threads(self) -> dict[str, int]:
         """Inference threads per lane (empty for the Keras backend)."""
@@ -333,15 +347,16 @@ class Predictor:
         """uint8 N x H x W x 3 -> probabilities N x len(labels).
 
         The mirror view (test-time averaging) runs only for the photos whose plain view is
-        not sure (top probability below the card's ``mirror_below``): above it, the mirror
-        never changed an answer on validation data (docs/MODEL.md, "The mirror view")."""
+        not sure (top probability below the card's ``mirror_below``, or an auto-approve line
+        above it: ``_mirror_lines_per_output``): above it, the mirror changed no answer and
+        0.04 % of the tiers on validation data (docs/MODEL.md, "The mirror view")."""
         if x.ndim == 3:
             x = x[None]
         solo = self._in_flight is not None and self._in_flight.total() <= 1
         probs = self._backend(x, solo=solo)
         if not self.info.flip_tta:
             return probs
-        unsure = np.flatnonzero(probs.max(axis=1) < self.info.mirror_below)
+        unsure = np.flatnonzero(probs.max(axis=1) < self._mirror_lines[probs.argmax(axis=1)])
         if len(unsure):
             probs[unsure] = (probs[unsure] + self._backend(x[unsure, :, ::-1], solo=solo)) / 2
         return probs

@@ -152,13 +152,18 @@ def evaluate(config: Config, models_dir: Path, limit: int | None = None,
     result["reliability_bins"] = reliability_bins(probs, y)
     result["tiers"] = tier_metrics(predicted, confidence, y, policy, labels)
     fitted = policy_from(replace(config, tier_mode="precision"), info.card)
-    if fitted.mode == "precision":
-        result["tiers_precision_mode"] = tier_metrics(predicted, confidence, y, fitted, labels)
+    runs = [(policy, predictor, probs)]
+    if fitted.mode == "precision":  # its own Predictor: its auto lines decide where the mirror runs
+        precise = Predictor(models_dir / "fashion_classifier.tflite", info, tiers=fitted)
+        precise_probs = same_or_predicted(precise, predictor, probs, x, "LiteRT on test (precision tiers)")
+        runs.append((fitted, precise, precise_probs))
+        result["tiers_precision_mode"] = tier_metrics(*answers(precise_probs, labels, info.other_threshold), y,
+                                                      fitted, labels)
     result["top_confusions"] = top_confusions(result["confusion_matrix"], labels)
     result["model_version"] = info.version
     result["labels"] = list(labels)
     if info.has_other:
-        result["open_world"] = open_world_metrics(config, predictor, probs, y, [policy, fitted], limit)
+        result["open_world"] = open_world_metrics(config, runs, y, limit)
     if keras_parity:
         keras_predictor = Predictor(models_dir / "fashion_classifier.keras", info, backend="keras",
                                     tiers=policy, warmup=False)
@@ -171,18 +176,44 @@ def evaluate(config: Config, models_dir: Path, limit: int | None = None,
     return result, SplitPredictions(records, x, y, probs, labels, predicted, confidence)
 
 
-def open_world_metrics(config: Config, predictor: Predictor, probs, y, policies, limit=None) -> dict:
-    """Every open-world figure of the issue, under each tier policy (fixed, fitted lines)."""
-    from ..data.other import LOOKALIKES, SAME_FAMILY
+def same_or_predicted(predictor: Predictor, other: Predictor, other_probs, x, label: str) -> np.ndarray:
+    """``other``'s probabilities when both run the mirror view for the same photos, else predicted."""
+    if np.array_equal(predictor.mirror_lines, other.mirror_lines):
+        return other_probs
+    return predict_in_chunks(predictor, x, label)
 
+
+def _other_splits(config: Config, predictor: Predictor, limit) -> dict:
     info, categories = predictor.info, list(predictor.categories)
-    other, threshold = list(info.labels).index(OTHER), info.other_threshold
+    other = list(info.labels).index(OTHER)
     seen = {}
     for name in ("heldout", "test", "family"):
         x_o, _, records = load_other_arrays(config, name, predictor.input_size, other, limit, config.seed,
                                             categories)
         seen[name] = (predict_in_chunks(predictor, x_o, f"LiteRT on other/{name}") if len(x_o)
                       else np.zeros((0, len(info.labels))), [r.label for r in records])
+    return seen
+
+
+def open_world_metrics(config: Config, runs, y, limit=None) -> dict:
+    """Every open-world figure of the issue, under each tier policy (fixed, fitted lines).
+
+    ``runs``: (policy, its Predictor, its in-scope test probabilities), the fixed policy first;
+    the distributions and AUROC are the first run's."""
+    from ..data.other import LOOKALIKES, SAME_FAMILY
+
+    _, predictor, probs = runs[0]
+    info, categories = predictor.info, list(predictor.categories)
+    other, threshold = list(info.labels).index(OTHER), info.other_threshold
+    seen_by_lines: dict[bytes, dict] = {}
+
+    def seen_of(run_predictor):
+        key = run_predictor.mirror_lines.tobytes()
+        if key not in seen_by_lines:
+            seen_by_lines[key] = _other_splits(config, run_predictor, limit)
+        return seen_by_lines[key]
+
+    seen = seen_of(predictor)
     held, held_types = seen["heldout"]
     trained, trained_types = seen["test"]
     look = np.isin(trained_types, list(LOOKALIKES))
@@ -194,7 +225,10 @@ def open_world_metrics(config: Config, predictor: Predictor, probs, y, policies,
            "score_samples": {"in_scope": probs[:, other], "held-out types": held[:, other],
                              "trained types (test share)": trained[~look, other],
                              "look-alikes (test share)": trained[look, other]}}
-    for policy in policies:
+    for policy, run_predictor, probs in runs:
+        seen = seen_of(run_predictor)
+        held, held_types = seen["heldout"]
+        trained, trained_types = seen["test"]
         args = (other, policy, categories, threshold)
         out[policy.mode] = {
             "in_scope": openworld.in_scope_rates(probs, y, *args),
