@@ -61,6 +61,7 @@ bench-smoke: $(VENV)/.dev  ## quick benchmarks: the side-by-side ratios in the l
 	$(BIN)/python bench/bench_api.py --quick --out $(SMOKE)/api.md
 	$(BIN)/python bench/bench_batch.py --quick
 	$(BIN)/python bench/bench_ray.py --quick
+	$(BIN)/python bench/bench_threads.py --quick --out $(SMOKE)/threads.md
 
 # the peers (FastAPI, uvicorn, LitServe, BentoML) in their own venv, never in $(VENV): they
 # would move the product's pins (starlette, prometheus-client, ...)

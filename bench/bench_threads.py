@@ -8,7 +8,7 @@ stopped in turn, then again. Per variant: 1-client p50/p95 of small product phot
 12-MP JPEG, and requests/s with 4 keep-alive clients (small photos). Writes markdown
 (default docs/benchmarks/threads.md). Loopback only.
 
-    python bench/bench_threads.py [--rounds 3] [--duration 6] [--variant NAME=ENV,ENV ...]
+    python bench/bench_threads.py [--quick] [--rounds 3] [--duration 6] [--variant NAME=ENV,ENV ...]
 """
 
 from __future__ import annotations
@@ -90,17 +90,20 @@ def report(command: str, variants: list, runs: dict, started: str, load) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Our API under thread settings against FastAPI (loopback).")
+    parser.add_argument("--quick", action="store_true", help="smoke: 1 round, 2 variants, few requests")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=6.0, help="seconds of each 4-client run")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=300, help="small-photo requests per round")
     parser.add_argument("--big-requests", type=int, default=30, help="12-MP requests per round")
     parser.add_argument("--variant", action="append", metavar="NAME=ENV,ENV",
-                        help="a variant of ours (repeatable; default: the five of docs/benchmarks/threads.md)")
+                        help="a variant of ours (repeatable; default: the five of threads.md)")
     parser.add_argument("--no-fastapi", action="store_true")
     parser.add_argument("--out", default=str(hb.ROOT / "docs" / "benchmarks" / "threads_run.md"))
     args = parser.parse_args(argv)
-    variants = [parse_variant(v) for v in (args.variant or DEFAULT_VARIANTS)]
+    if args.quick:
+        args.rounds, args.duration, args.requests, args.big_requests = 1, 1.0, 20, 2
+    variants = [parse_variant(v) for v in (args.variant or DEFAULT_VARIANTS[:2 if args.quick else None])]
     if not args.no_fastapi:
         if importlib.util.find_spec("fastapi") and importlib.util.find_spec("uvicorn"):
             variants.append(("fastapi", {}))

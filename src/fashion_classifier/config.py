@@ -138,7 +138,7 @@ class Config:
     request_decode_seconds: float = 20.0  # decoding seconds one /predict_batch may spend; later files: request_budget_exceeded
     api_log_level: str = "INFO"  # API log level
     api_log_json: bool = True  # one JSON object per log line on stderr (false: plain text)
-    api_access_log: bool = False  # also gunicorn's own access line per request on stdout (the JSON log line above has the same facts and the request id)
+    api_access_log: bool = False  # also gunicorn's own access line per request on stdout (the app's JSON request line has the same facts and the request id)
     api_log_files: bool = True  # also write logs/api.log and logs/api_errors.log (false: stderr only)
     api_log_max_bytes: int = 10 * 1024 * 1024  # api.log and api_errors.log rotate at this size (0: never, e.g. under logrotate)
     api_log_backups: int = 10  # rotated log files kept (api.log.1 ... api.log.10)

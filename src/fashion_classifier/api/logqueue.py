@@ -21,8 +21,9 @@ import logging
 import os
 import queue
 import threading
-import time
 import weakref
+
+from .drain import drain
 
 _STOP = object()
 _HANDLERS: weakref.WeakSet[BackgroundHandler] = weakref.WeakSet()
@@ -90,18 +91,7 @@ class BackgroundHandler(logging.Handler):
         q = self._queue
         if q is None or self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
             return True
-        deadline = time.monotonic() + timeout
-        self._hurry.set()
-        try:
-            with q.all_tasks_done:
-                while q.unfinished_tasks:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                    q.all_tasks_done.wait(remaining)
-            return True
-        finally:
-            self._hurry.clear()
+        return drain(q, self._hurry, timeout)
 
     def close(self) -> None:
         if self._queue is not None and self._pid == os.getpid() and self._thread is not None:

@@ -22,11 +22,11 @@ import logging
 import os
 import queue
 import threading
-import time
 import weakref
 from pathlib import Path
 
 from ..history import HistoryDB
+from .drain import drain
 
 log = logging.getLogger(__name__)
 
@@ -133,18 +133,7 @@ class CallRecorder:
         q = self._queue
         if q is None or self._pid != os.getpid():
             return True
-        deadline = time.monotonic() + timeout
-        self._hurry.set()
-        try:
-            with q.all_tasks_done:
-                while q.unfinished_tasks:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                    q.all_tasks_done.wait(remaining)
-            return True
-        finally:
-            self._hurry.clear()
+        return drain(q, self._hurry, timeout)
 
     def close(self, timeout: float = 5.0) -> bool:
         """Write what is queued, then stop the writer thread. Safe to call twice."""
