@@ -157,10 +157,10 @@ def test_a_stop_right_after_the_start_stops_every_worker(tmp_path):
         port = free_port()
         log = tmp_path / f"server-{attempt}.log"
         with open(log, "wb") as out:
-            process = subprocess.Popen(
-                [str(BIN / "gunicorn"), "-c", "api/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "api.wsgi:app"],
-                cwd=ROOT, env=server_env(tmp_path, port, FASHION_API_WORKERS="4"), stdout=out,
-                stderr=subprocess.STDOUT)
+            argv = [str(BIN / "gunicorn"), "-c", "api/gunicorn.conf.py", "-b", f"127.0.0.1:{port}",
+                    "api.wsgi:app"]
+            env = server_env(tmp_path, port, FASHION_API_WORKERS="4")
+            process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
             try:
                 wait_ready(f"http://127.0.0.1:{port}/readyz", process)
                 started = time.monotonic()

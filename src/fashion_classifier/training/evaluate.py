@@ -157,8 +157,8 @@ def evaluate(config: Config, models_dir: Path, limit: int | None = None,
         precise = Predictor(models_dir / "fashion_classifier.tflite", info, tiers=fitted)
         precise_probs = same_or_predicted(precise, predictor, probs, x, "LiteRT on test (precision tiers)")
         runs.append((fitted, precise, precise_probs))
-        result["tiers_precision_mode"] = tier_metrics(*answers(precise_probs, labels, info.other_threshold), y,
-                                                      fitted, labels)
+        precise_answers = answers(precise_probs, labels, info.other_threshold)
+        result["tiers_precision_mode"] = tier_metrics(*precise_answers, y, fitted, labels)
     result["top_confusions"] = top_confusions(result["confusion_matrix"], labels)
     result["model_version"] = info.version
     result["labels"] = list(labels)
