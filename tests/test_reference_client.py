@@ -162,9 +162,24 @@ def test_errors_are_json_400s_with_a_code(server):
         assert body["code"] == code and body["error"] and body["status"] == 400, body
 
 
+def settled_stats(url: str) -> dict:
+    """/stats once the earlier calls' rows are all written (the API writes them in batches,
+    up to half a second after its answers): two reads 0.7 s apart that agree."""
+    deadline = time.monotonic() + 20
+    last = requests.get(url + "/stats", timeout=10).json()
+    while time.monotonic() < deadline:
+        time.sleep(0.7)
+        now = requests.get(url + "/stats", timeout=10).json()
+        if now["total_images_processed"] == last["total_images_processed"] and \
+                now["total_requests"] == last["total_requests"] + 1:  # only the previous /stats call
+            return now
+        last = now
+    raise AssertionError("/stats never settled")
+
+
 def test_stats_count_images_as_the_reference_defines_them(server):
     url = server["url"]
-    before = requests.get(url + "/stats", timeout=10).json()
+    before = settled_stats(url)
     _, data = photo(5)
     requests.post(url + "/predict", files={"file": ("a.jpg", data)}, timeout=30)
     requests.post(url + "/predict", json={"image": b64(data)}, timeout=30)
