@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import queue
-import threading
 import weakref
 
-from .drain import drain
+from .lingering import LingeringWriter
 
-_STOP = object()
 _HANDLERS: weakref.WeakSet[BackgroundHandler] = weakref.WeakSet()
 
 
@@ -35,48 +32,18 @@ class BackgroundHandler(logging.Handler):
     def __init__(self, target: logging.Logger, linger_seconds: float = 0.5, max_queue: int = 10_000):
         super().__init__()
         self.target = target
-        self.linger_seconds = linger_seconds
-        self.max_queue = max_queue
-        self._pid: int | None = None
-        self._queue: queue.Queue | None = None
-        self._thread: threading.Thread | None = None
-        self._hurry = threading.Event()
-        self._start_lock = threading.Lock()
+        self._writer = LingeringWriter(self._write_all, "api-access-log", max_queue, linger_seconds)
         _HANDLERS.add(self)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._ensure_thread().put_nowait(record)
+            self._writer.put(record)
         except queue.Full:
             self._write(record)
 
-    def _ensure_thread(self) -> queue.Queue:
-        if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
-            with self._start_lock:
-                if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
-                    self._queue, self._hurry = queue.Queue(self.max_queue), threading.Event()
-                    self._thread = threading.Thread(target=self._run, args=(self._queue,),
-                                                    name="api-access-log", daemon=True)
-                    self._pid = os.getpid()
-                    self._thread.start()
-        return self._queue  # type: ignore[return-value]
-
-    def _run(self, q: queue.Queue) -> None:
-        while True:
-            batch = [q.get()]
-            if batch[0] is not _STOP and self.linger_seconds > 0:
-                self._hurry.wait(self.linger_seconds)
-            while batch[-1] is not _STOP:
-                try:
-                    batch.append(q.get_nowait())
-                except queue.Empty:
-                    break
-            for record in batch:
-                if record is not _STOP:
-                    self._write(record)
-                q.task_done()
-            if batch[-1] is _STOP:
-                return
+    def _write_all(self, records: list[logging.LogRecord]) -> None:
+        for record in records:
+            self._write(record)
 
     def _write(self, record: logging.LogRecord) -> None:
         try:
@@ -88,19 +55,10 @@ class BackgroundHandler(logging.Handler):
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Write every queued line now (True), or give up after ``timeout`` (False)."""
-        q = self._queue
-        if q is None or self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
-            return True
-        return drain(q, self._hurry, timeout)
+        return self._writer.flush(timeout)
 
     def close(self) -> None:
-        if self._queue is not None and self._pid == os.getpid() and self._thread is not None:
-            self._hurry.set()
-            try:
-                self._queue.put(_STOP, timeout=1)
-                self._thread.join(5)
-            except queue.Full:
-                pass
+        self._writer.close()
         super().close()
 
 

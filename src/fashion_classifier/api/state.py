@@ -9,7 +9,7 @@ from flask import current_app
 
 from ..config import Config
 from ..model import Predictor
-from ..model.lanes import InFlight
+from ..model.lanes import InFlight, for_server
 from .holder import ModelHolder
 from .metrics import Metrics
 from .recorder import CallRecorder
@@ -25,7 +25,7 @@ class ApiState:
     metrics: Metrics
     api_keys: frozenset[str] = frozenset()
     load_error: str | None = None
-    in_flight: InFlight = field(default_factory=InFlight)  # prediction requests of the whole server
+    in_flight: InFlight = field(default_factory=for_server)  # prediction requests of the whole server
     started: float = field(default_factory=time.time)
 
     @property

@@ -93,8 +93,8 @@ class ModelInfo:
 
 
 class _Interpreters:
-    """The interpreters of one thread count: a photo, a pair (a photo and its mirror, or a
-    batch's remainder) and a 16-image bucket, each behind its own lock."""
+    """The interpreters of one thread count: a photo, a pair (a batch's remainder, two by two)
+    and a 16-image bucket, each behind its own lock."""
 
     def __init__(self, name: str, content: bytes, threads: int,
                  sizes: tuple[int, ...] = (1, 2, BATCH_BUCKET)):
@@ -200,7 +200,6 @@ class _LiteRTBackend:
             self.warm()
             return True
 
-
     def __call__(self, x: np.ndarray, solo: bool = False) -> np.ndarray:
         if self._pid != os.getpid():
             self.ensure_own()
@@ -285,7 +284,7 @@ class Predictor:
         self._other = self.labels.index(OTHER) if self.info.has_other else None
         self._in_scope = np.array([i for i, label in enumerate(self.labels) if label != OTHER])
         self.tiers = tiers or TierPolicy()
-        self._mirror_lines = self._mirror_lines_per_output()
+        self.mirror_lines = self._mirror_lines_per_output()  # per output: mirror below this top probability
         self.max_pixels = max_pixels
         if warmup:
             self.warmup()
@@ -323,11 +322,6 @@ class Predictor:
                          for label in self.labels], dtype=np.float32)
 
     @property
-    def mirror_lines(self) -> np.ndarray:
-        """Per output: the top probability below which a photo also runs its mirror view."""
-        return self._mirror_lines
-
-    @property
     def threads(self) -> dict[str, int]:
         """Inference threads per lane (empty for the Keras backend)."""
         return getattr(self._backend, "threads", {})
@@ -356,7 +350,7 @@ class Predictor:
         probs = self._backend(x, solo=solo)
         if not self.info.flip_tta:
             return probs
-        unsure = np.flatnonzero(probs.max(axis=1) < self._mirror_lines[probs.argmax(axis=1)])
+        unsure = np.flatnonzero(probs.max(axis=1) < self.mirror_lines[probs.argmax(axis=1)])
         if len(unsure):
             probs[unsure] = (probs[unsure] + self._backend(x[unsure, :, ::-1], solo=solo)) / 2
         return probs
