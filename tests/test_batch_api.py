@@ -93,9 +93,14 @@ def test_untrusted_caller_is_throttled_and_falls_back(tmp_path, api):
     assert paths == {"api", "local"}
 
 
+# enough that the API cannot answer them all before the test sees ten done and kills it
+# (160 single-photo calls once took the API under a second)
+PHOTOS_KILLED_RUN = 600
+
+
 def test_api_killed_mid_run_then_fallback_finishes_the_night(tmp_path):
     incoming, out = tmp_path / "in", tmp_path / "out"
-    inputs = copy_photos(incoming, 160)
+    inputs = copy_photos(incoming, PHOTOS_KILLED_RUN)
     with ApiServer(tmp_path) as server:
         process = start_batch(incoming, out, "--chunk-size", "1", "--concurrency", "1",
                               env=batch_env(server.url))
@@ -114,10 +119,10 @@ def test_api_killed_mid_run_then_fallback_finishes_the_night(tmp_path):
     stderr = process.stderr.read()
     assert done >= 10 and process.returncode == 0, stderr
     rows = check_exactly_once(inputs, incoming, out)
-    assert len(rows) == 160
+    assert len(rows) == PHOTOS_KILLED_RUN
     counts = {r["classified_by"]: r["n"] for r in db_rows(
         out, "SELECT classified_by, COUNT(*) AS n FROM batch_files GROUP BY classified_by")}
-    assert counts["api"] >= 10 and counts["local"] >= 1 and sum(counts.values()) == 160
+    assert counts["api"] >= 10 and counts["local"] >= 1 and sum(counts.values()) == PHOTOS_KILLED_RUN
     assert db_rows(out, "SELECT classifier_path FROM batch_runs")[0]["classifier_path"] == "api+local"
     unreached = db_rows(out, "SELECT * FROM api_calls WHERE status_code = 0")
     assert unreached and all(r["endpoint"] == "/predict_batch" and not r["success"] for r in unreached)
