@@ -115,4 +115,20 @@ def post_fork(server, worker):
     # the worker, which has not accepted anything yet.
     for number in worker.SIGNALS:
         signal.signal(number, signal.SIG_DFL)
+    # a stop that came before that (in the master's queue when it forked, or caught here by the
+    # master's handler) is in this process's copy of the master's queue: stop now, as asked
+    if _stop_was_asked(server.SIG_QUEUE):
+        raise SystemExit(0)
     rebuild_after_fork()
+
+
+def _stop_was_asked(signals) -> bool:
+    import queue
+    import signal
+
+    stops, asked = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}, False
+    while True:
+        try:
+            asked = signals.get_nowait() in stops or asked
+        except queue.Empty:
+            return asked

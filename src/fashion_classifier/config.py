@@ -132,6 +132,7 @@ class Config:
     api_workers: int = 0  # gunicorn workers; 0: cores + 1
     api_threads: int = 4  # request threads per gunicorn worker (gthread: a slow client holds one thread, not a worker)
     api_worker_timeout: int = 120  # gunicorn restarts a worker whose main loop is stuck this long (seconds)
+    api_keepalive_hold_ms: float = 2.0  # a thread that answered a kept-alive connection waits this long for its next request before handing it back to gunicorn's poller (0: never)
     api_header_timeout_seconds: float = 10.0  # request line and headers must arrive within this, else JSON 408
     api_body_timeout_seconds: float = 60.0  # the whole request body must arrive within this, else JSON 408
     request_max_pixels: int = 200_000_000  # decoded pixels one /predict_batch may spend; later files: request_budget_exceeded

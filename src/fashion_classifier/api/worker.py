@@ -8,6 +8,12 @@
 - every connection's reads have deadlines (``deadlines.DeadlineSocket``): a head
   that is not complete in time is answered here with JSON 408; a body that is not,
   by the application (``body.BodyGuard``);
+- a thread that answered a kept-alive connection holds it for ``api_keepalive_hold_ms``
+  (2 ms) and serves the client's next request itself if it comes by then, as long as another
+  of the worker's threads is free; otherwise, or after ``HOLD_MAX_REQUESTS`` in a row, the
+  connection goes back to gunicorn's poller. Handing it back and forth (a wake-up of the
+  worker's main thread to watch it, another to hand the next request to a thread) took
+  about a third of a lone client's every small-photo request (docs/benchmarks/threads.md);
 - the errors gunicorn answers itself, before the application sees a request (bad
   request line, 414, 431, malformed headers, a crash outside the application),
   get the API's JSON error body instead of gunicorn's HTML page. gunicorn renders
@@ -19,15 +25,24 @@ from __future__ import annotations
 
 import json
 import random
+import select
+import threading
 
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
+from prometheus_client import Counter
 
 from ..history import utc_iso
 from .deadlines import HEAD, DeadlineSocket
 from .errors import HTTP_CODES
 
 HEAD_TIMEOUT_MESSAGE = "request line and headers not received in time"
+# then the connection goes back to the poller even if its client never pauses: one busy
+# connection does not keep a thread for ever
+HOLD_MAX_REQUESTS = 100
+# in /metrics under gunicorn (multiprocess mode sums every counter of every worker)
+HELD_REQUESTS = Counter("fashion_api_keepalive_held_requests",
+                        "Requests served by the thread that held their connection after the previous answer")
 
 
 def json_error_bytes(status: int, reason: str, message: str) -> bytes:
@@ -65,10 +80,44 @@ class GuardedThreadWorker(ThreadWorker):
     def init_process(self):
         from fashion_classifier.config import Config
 
-        self.header_timeout = Config.from_env().api_header_timeout_seconds
+        config = Config.from_env()
+        self.header_timeout = config.api_header_timeout_seconds
+        self.hold_ms = 0.0 if self.cfg.is_ssl else config.api_keepalive_hold_ms  # TLS buffers hide bytes from poll
+        self._busy, self._busy_lock = 0, threading.Lock()  # threads now in handle()
         super().init_process()
 
     def handle(self, conn):
+        """Serve the connection's request, then its next ones while its client keeps them
+        coming within the hold (module docstring). True: back to the poller, kept alive."""
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            keep, served = self._handle_one(conn), 1
+            # True only: gunicorn's sentinel for "no bytes yet, to the poller" is truthy too
+            while keep is True and served < HOLD_MAX_REQUESTS and self._next_request_comes(conn):
+                conn.held = True  # counted in handle_request: a client that closed sends none
+                keep, served = self._handle_one(conn), served + 1
+            return keep
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+
+    def _next_request_comes(self, conn) -> bool:
+        """Whether the client sends again within the hold, while another thread is free for
+        the connections that gunicorn's poller hands on meanwhile."""
+        if self.hold_ms <= 0 or not self.alive or self._busy >= self.cfg.threads:
+            return False
+        poller = select.poll()
+        poller.register(conn.sock.fileno(), select.POLLIN)  # also wakes on a close: handled as one
+        return bool(poller.poll(self.hold_ms))
+
+    def handle_request(self, req, conn):
+        if getattr(conn, "held", False):
+            conn.held = False
+            HELD_REQUESTS.inc()
+        return super().handle_request(req, conn)
+
+    def _handle_one(self, conn):
         if not self.cfg.is_ssl and not isinstance(conn.sock, DeadlineSocket):
             conn.sock = DeadlineSocket(conn.sock, self.header_timeout)
         sock = conn.sock if isinstance(conn.sock, DeadlineSocket) else None
