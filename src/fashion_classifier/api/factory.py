@@ -31,6 +31,7 @@ from .recorder import CallRecorder
 from .routes import register_blueprints
 from .security import init_auth, init_cors, load_api_keys
 from .state import EXTENSION_KEY, ApiState
+from .uploads import UploadRequest
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ def create_app(config: Config | None = None, predictor: Predictor | None = None)
     multipart.install()  # odd file names in a multipart body cost nothing but themselves
     app = Flask(__name__)
     app.test_client_class = ClosingTestClient
+    app.request_class = UploadRequest
     app.json.sort_keys = False  # keep the spec's key order
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes  # per request in context._start
     if config.proxy_hops > 0:  # behind a balancer: rate limits, trusted addresses and logs see the client

@@ -7,10 +7,14 @@ by the bytes (``imaging``), never by the name or the client's content type.
 from __future__ import annotations
 
 import unicodedata
+from io import BytesIO
 
+from flask import Request
 from werkzeug.datastructures import FileStorage
+from werkzeug.formparser import default_stream_factory
 
 from .errors import ApiError
+from .state import get_state
 
 MAX_NAME_CHARS = 255
 # slack for the multipart framing around one file of max_upload_bytes
@@ -30,9 +34,26 @@ def clean_filename(name: str | None) -> str:
     return text[:MAX_NAME_CHARS]
 
 
+class UploadRequest(Request):
+    """Flask's request, but the file parts of a body no larger than one /predict upload are
+    kept in memory. Werkzeug writes every upload past 500 kB to a temporary file and reads it
+    back: a third of our own cost on a 12-MP photo (docs/benchmarks/peers.md). Larger bodies (a
+    /predict_batch of many photos) still go to temporary files, so memory stays bounded."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        config = get_state().config
+        if total_content_length is not None and total_content_length <= config.max_upload_bytes + MULTIPART_SLACK:
+            return BytesIO()
+        return default_stream_factory(total_content_length, content_type, filename, content_length)
+
+
 def read_file(storage: FileStorage, size_limit: int) -> bytes:
     """All bytes of one uploaded part; raises ``FileTooLargeError`` past the limit."""
-    data = storage.stream.read(size_limit + 1)
+    stream = storage.stream
+    if isinstance(stream, BytesIO) and stream.tell() == 0:
+        data = stream.getvalue()  # the buffer itself, not a copy
+    else:
+        data = stream.read(size_limit + 1)
     if len(data) > size_limit:
         raise FileTooLargeError(size_limit)
     return data

@@ -33,6 +33,7 @@ from gunicorn.workers.gthread import ThreadWorker
 from prometheus_client import Counter
 
 from ..history import utc_iso
+from .coalesce import ResponseSocket
 from .deadlines import HEAD, DeadlineSocket
 from .errors import HTTP_CODES
 
@@ -115,11 +116,14 @@ class GuardedThreadWorker(ThreadWorker):
         if getattr(conn, "held", False):
             conn.held = False
             HELD_REQUESTS.inc()
-        return super().handle_request(req, conn)
+        if not isinstance(conn.sock, ResponseSocket):
+            return super().handle_request(req, conn)
+        with conn.sock.holding():  # the head goes out with the first body bytes
+            return super().handle_request(req, conn)
 
     def _handle_one(self, conn):
         if not self.cfg.is_ssl and not isinstance(conn.sock, DeadlineSocket):
-            conn.sock = DeadlineSocket(conn.sock, self.header_timeout)
+            conn.sock = ResponseSocket(conn.sock, self.header_timeout)
         sock = conn.sock if isinstance(conn.sock, DeadlineSocket) else None
         if sock is not None:
             sock.begin_request()
