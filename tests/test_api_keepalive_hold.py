@@ -17,8 +17,8 @@ import time
 
 import pytest
 from api_support import product_png, real_photos
-from test_api_hardening import HEADER_TIMEOUT, assert_json_error, exchange, start_server
 from test_api_gunicorn import stop
+from test_api_hardening import HEADER_TIMEOUT, assert_json_error, exchange, start_server
 
 from fashion_classifier.api.worker import HOLD_MAX_REQUESTS
 

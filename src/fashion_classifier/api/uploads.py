@@ -41,8 +41,8 @@ class UploadRequest(Request):
     /predict_batch of many photos) still go to temporary files, so memory stays bounded."""
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
-        config = get_state().config
-        if total_content_length is not None and total_content_length <= config.max_upload_bytes + MULTIPART_SLACK:
+        in_memory = get_state().config.max_upload_bytes + MULTIPART_SLACK
+        if total_content_length is not None and total_content_length <= in_memory:
             return BytesIO()
         return default_stream_factory(total_content_length, content_type, filename, content_length)
 

@@ -83,7 +83,8 @@ class GuardedThreadWorker(ThreadWorker):
 
         config = Config.from_env()
         self.header_timeout = config.api_header_timeout_seconds
-        self.hold_ms = 0.0 if self.cfg.is_ssl else config.api_keepalive_hold_ms  # TLS buffers hide bytes from poll
+        # not under TLS: its buffers can hold a request that poll does not see
+        self.hold_ms = 0.0 if self.cfg.is_ssl else config.api_keepalive_hold_ms
         self._busy, self._busy_lock = 0, threading.Lock()  # threads now in handle()
         super().init_process()
 
