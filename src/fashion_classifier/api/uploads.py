@@ -13,6 +13,7 @@ from flask import Request
 from werkzeug.datastructures import FileStorage
 from werkzeug.formparser import default_stream_factory
 
+from . import multipart
 from .errors import ApiError
 from .state import get_state
 
@@ -68,3 +69,24 @@ def single_upload(files, form, field: str = "file") -> FileStorage:
                            "missing_file")
         raise ApiError(400, "No file provided (multipart field 'file')", "missing_file")
     return storage
+
+
+def predict_upload(request: Request, size_limit: int, field: str = "file") -> bytes:
+    """The one file of a /predict upload: ``multipart.single_file`` reads the plain shape
+    straight from the body; any other body goes through Werkzeug's parser, as before."""
+    multipart_body = request.mimetype == "multipart/form-data"
+    boundary = request.mimetype_params.get("boundary", "") if multipart_body else ""
+    if not boundary or request.content_length is None:  # not multipart, or chunked: Werkzeug's own way
+        return read_file(single_upload(request.files, request.form, field), size_limit)
+    body = request.get_data(cache=False)  # within the request's body limit (413 past it)
+    try:
+        found = multipart.single_file(body, boundary.encode("ascii"), field)
+    except UnicodeEncodeError:  # Werkzeug cannot read such a boundary either
+        found = None
+    if found is None:
+        _, form, files = request.make_form_data_parser().parse(
+            BytesIO(body), request.mimetype, len(body), request.mimetype_params)
+        return read_file(single_upload(files, form, field), size_limit)
+    if len(found[1]) > size_limit:
+        raise FileTooLargeError(size_limit)
+    return found[1]

@@ -20,7 +20,7 @@ from .. import compat, payloads
 from ..context import elapsed_ms
 from ..errors import ApiError
 from ..state import get_state
-from ..uploads import clean_filename, read_file, single_upload
+from ..uploads import clean_filename, predict_upload, read_file
 
 bp = Blueprint("predict", __name__)
 
@@ -64,7 +64,7 @@ def predict():
     if request.is_json:
         data = payloads.single_image(_json_body(), config.max_upload_bytes)
     else:
-        data = read_file(single_upload(request.files, request.form), config.max_upload_bytes)
+        data = predict_upload(request, config.max_upload_bytes)
     g.images = 1
     try:
         prediction = predictor.predict_bytes(data)
