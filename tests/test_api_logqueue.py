@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 
-from fashion_classifier.api.logqueue import BackgroundHandler, flush_all
+from fashion_classifier.api.logqueue import BackgroundHandler, flush_all, log_later
 from fashion_classifier.api.logs import ACCESS_LOGGER_NAME, LOGGER_NAME, LogFiles, configure_logging
 
 
@@ -70,3 +71,25 @@ def test_close_writes_what_is_queued():
     handler.emit(record)
     handler.close()
     assert collect.messages == ["last words"]
+
+
+def test_a_line_queued_without_its_record_is_written_as_logged(tmp_path):
+    configure_logging("INFO", True, LogFiles(tmp_path, 10_000_000, 2))
+    access = logging.getLogger(ACCESS_LOGGER_NAME)
+    try:
+        before = time.time()
+        log_later(access, logging.INFO, "%s %s %d", "POST", "/predict", 200,
+                  extra={"request_id": "r-later", "status": 200, "category": "Tshirts"})
+        after = time.time()
+        log_later(access, logging.DEBUG, "%s", "below the level", extra={"request_id": "r-debug"})
+        time.sleep(1.1)  # written a second later or more: the line keeps the time it was logged
+        flush_all()
+        text = (tmp_path / "api.log").read_text()
+        stamp, _, rest = text.splitlines()[-1].partition("] ")
+        logged = {time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) for t in (before, after)}
+        assert stamp.lstrip("[") in logged
+        assert rest.startswith("INFO: POST /predict 200")
+        assert "request_id=r-later" in rest and "category=Tshirts" in rest and "status=200" in rest
+        assert "below the level" not in text
+    finally:
+        configure_logging("INFO", True, None)

@@ -15,6 +15,7 @@ import time
 from flask import Flask, g, request
 
 from ..history import now_iso
+from .logqueue import log_later
 from .logs import ACCESS_LOGGER_NAME
 from .payloads import json_body_limit
 from .state import get_state
@@ -83,7 +84,7 @@ def _after_sent(state, rows: tuple[dict, list[dict]], line: tuple) -> None:
         if not state.recorder.record(*rows):
             state.metrics.recorder_dropped.inc()
         level, args, extra = line
-        log.log(level, "%s %s %d", *args, extra=extra)
+        log_later(log, level, "%s %s %d", *args, extra=extra)
     except Exception:  # bookkeeping never fails a request that was already answered
         logging.getLogger(__name__).exception("request %s: its history row or log line was not written",
                                               rows[0].get("request_id"))
