@@ -28,6 +28,7 @@ from bench_api import concurrent, latencies
 DEFAULT_VARIANTS = [
     "shipped=",
     "no solo lane=FASHION_SOLO_INFERENCE_THREADS=1",
+    "no keep-alive hold=FASHION_API_KEEPALIVE_HOLD_MS=0",
     "2 threads everywhere=FASHION_INFERENCE_THREADS=2",
     "1 worker x 2 threads=FASHION_API_WORKERS=1",
     "mirror for every photo=FASHION_MIRROR_BELOW=2",
