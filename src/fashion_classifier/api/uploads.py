@@ -55,6 +55,10 @@ def read_file(storage: FileStorage, size_limit: int) -> bytes:
         data = stream.getvalue()  # the buffer itself, not a copy
     else:
         data = stream.read(size_limit + 1)
+    return _within(size_limit, data)
+
+
+def _within(size_limit: int, data: bytes) -> bytes:
     if len(data) > size_limit:
         raise FileTooLargeError(size_limit)
     return data
@@ -87,6 +91,4 @@ def predict_upload(request: Request, size_limit: int, field: str = "file") -> by
         _, form, files = request.make_form_data_parser().parse(
             BytesIO(body), request.mimetype, len(body), request.mimetype_params)
         return read_file(single_upload(files, form, field), size_limit)
-    if len(found[1]) > size_limit:
-        raise FileTooLargeError(size_limit)
-    return found[1]
+    return _within(size_limit, found[1])
